@@ -178,8 +178,10 @@ static struct st_req *find_by_ctx(struct st_vc *vc, uint64_t user_ctx)
 		if (r->user_ctx != user_ctx || r->ops == &end_ops || r->kind == ST_REQ_STATE ||
 		    r->kind == ST_REQ_NONE)
 			continue;
-		if (r->role == ST_ROLE_RESPONDER)
-			continue; /* the peer's requests are not ours to name */
+		/* the peer's requests are not ours to name, except our own posted
+		 * receives and sources once an RTS/RTR has bound them */
+		if (r->role == ST_ROLE_RESPONDER && r->kind != ST_REQ_RECV && r->kind != ST_REQ_SOURCE)
+			continue;
 		return r;
 	}
 	return NULL;

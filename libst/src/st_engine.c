@@ -372,25 +372,49 @@ enum st_idclass st_idwin_classify(const struct st_idwin *w, uint32_t id)
 	uint32_t d = id - w->floor; /* serial arithmetic */
 	if (id == 0 || d >= 0x80000000u)
 		return ST_ID_STALE;
+	/* beyond the window: never marked, so new; marking it slides the window */
 	if (d >= ST_IDWIN)
-		return ST_ID_AHEAD;
+		return ST_ID_NEW;
 	return idwin_bit(w, id) ? ST_ID_SEEN : ST_ID_NEW;
+}
+
+static void idwin_advance(struct st_idwin *w)
+{
+	uint32_t f = w->floor % ST_IDWIN;
+	w->bits[f / 64] &= ~(1ull << (f % 64));
+	w->floor++;
+	if (w->floor == 0)
+		w->floor = 1;
 }
 
 void st_idwin_mark(struct st_idwin *w, uint32_t id)
 {
 	if (st_idwin_classify(w, id) != ST_ID_NEW)
 		return;
+	/*
+	 * An id beyond the window means ids below it never arrived and the
+	 * sender has moved on: slide so the id fits; the skipped ids become
+	 * stale.  Without this a single lost id would pin the floor and jam
+	 * the VC once the sender got ST_IDWIN ids ahead.
+	 */
+	uint32_t d = id - w->floor;
+	if (d >= ST_IDWIN) {
+		uint32_t shift = d - ST_IDWIN + 1;
+		if (shift >= ST_IDWIN) {
+			memset(w->bits, 0, sizeof(w->bits));
+			w->floor += shift;
+			if (w->floor == 0)
+				w->floor = 1;
+		} else {
+			while (shift--)
+				idwin_advance(w);
+		}
+	}
 	uint32_t i = id % ST_IDWIN;
 	w->bits[i / 64] |= 1ull << (i % 64);
 	/* slide past the contiguous run of arrived ids; their bits are reused */
-	while (idwin_bit(w, w->floor)) {
-		uint32_t f = w->floor % ST_IDWIN;
-		w->bits[f / 64] &= ~(1ull << (f % 64));
-		w->floor++;
-		if (w->floor == 0)
-			w->floor = 1;
-	}
+	while (idwin_bit(w, w->floor))
+		idwin_advance(w);
 }
 
 /* ---- recent answers --------------------------------------------------------------------- */

@@ -56,7 +56,7 @@ void st_idmap_free(struct st_idmap *m);
  */
 #define ST_IDWIN 16384u
 
-enum st_idclass { ST_ID_NEW, ST_ID_SEEN, ST_ID_STALE, ST_ID_AHEAD };
+enum st_idclass { ST_ID_NEW, ST_ID_SEEN, ST_ID_STALE };
 
 struct st_idwin {
 	uint32_t floor;
@@ -207,6 +207,8 @@ struct st_su_vc {
 	struct st_req_queue posted_source; /* st_post_source, in order */
 	struct st_req_queue held_rts;      /* RTS waiting for a posted recv */
 	struct st_req_queue held_rtr;      /* RTR waiting for a posted source */
+	struct st_req_queue early;         /* RTS/RTR waiting for the peer's previous one */
+	uint32_t last_rts_id, last_rtr_id; /* our previous RTS/RTR on the wire (back-links) */
 	uint32_t last_b_seq;               /* for Request_State_Response */
 	uint32_t b_seq_id;                 /* our id of the transfer last_b_seq follows */
 };

@@ -348,7 +348,7 @@ static void op_on_finish(st_engine *eng, struct st_req *req, int status)
 static void op_on_slot_unused(st_engine *eng, struct st_req *req)
 {
 	(void)eng;
-	(void)req; /* region requests and PUTs never wait for a slot */
+	(void)req; /* region waiters, PUTs and the peer's requests never queue for a slot */
 }
 
 /* ---- Request_Memory_Region (ours) ------------------------------------------------------- */
@@ -611,6 +611,7 @@ static void rq_send(st_engine *eng, struct mem_op *op)
 	uint8_t arg[16];
 	struct iovec iov = {.iov_base = arg, .iov_len = fop_operands(op, arg)};
 	st_send_hdr(eng, vc, &h, iov.iov_len ? &iov : NULL, iov.iov_len ? 1 : 0);
+	st_count_bytes_sent(eng, vc, iov.iov_len);
 	st_req_arm(eng, &op->req);
 }
 
@@ -977,17 +978,12 @@ int st_fetchop(st_engine *eng, uint16_t port, const struct st_fetchop *f, uint64
  * served whether its id is SEEN or already STALE: the window's floor slides
  * past every contiguous run of arrived ids, so the repeat of a request whose
  * answer was lost is usually below it.  Executing a late copy again is
- * harmless (the initiator drops answers for ids no longer pending).  Only
- * ids beyond the window are dropped.
+ * harmless (the initiator drops answers for ids no longer pending).
  */
 static bool repeatable_id_ok(st_engine *eng, struct st_vc *vc, uint32_t id)
 {
 	if (id == 0) {
 		st_count_drop(eng, vc, ST_DROP_BAD_PARAM);
-		return false;
-	}
-	if (st_idwin_classify(&vc->peer_win, id) == ST_ID_AHEAD) {
-		st_count_drop(eng, vc, ST_DROP_RESOURCES); /* the sender repeats it later */
 		return false;
 	}
 	return true;
@@ -1278,14 +1274,14 @@ static void fop_serve(st_engine *eng, struct st_vc *vc, const struct st_hdr *h,
 	uint32_t gnum = h->s_id;
 	struct fop_res *f = fres_find(vc, gnum);
 	if (f) {
+		st_count_bytes_received(eng, vc, len);
 		fres_send(eng, f);
 		return;
 	}
 	enum st_idclass c = st_idwin_classify(&vc->peer_win, gnum);
 	if (gnum == 0 || c != ST_ID_NEW) {
-		st_count_drop(eng, vc, gnum == 0 ? ST_DROP_BAD_PARAM :
-				       c == ST_ID_AHEAD ? ST_DROP_RESOURCES : ST_DROP_DUPLICATE);
-		if (gnum && c != ST_ID_AHEAD)
+		st_count_drop(eng, vc, gnum == 0 ? ST_DROP_BAD_PARAM : ST_DROP_DUPLICATE);
+		if (gnum)
 			st_recent_resend(eng, vc, gnum); /* a Reject it may have had */
 		return;
 	}
@@ -1296,6 +1292,8 @@ static void fop_serve(st_engine *eng, struct st_vc *vc, const struct st_hdr *h,
 		rej = fop_execute(eng, vc, h, payload, r, pos);
 	if (rej)
 		refuse(eng, vc, gnum, ST_OP_GET, rej, true);
+	else
+		st_count_bytes_received(eng, vc, len);
 }
 
 /* fetchop-complete: the initiator has the result; S_id = G_num. */
@@ -1427,9 +1425,6 @@ static bool put_is_new(st_engine *eng, struct st_vc *vc, const struct st_hdr *h)
 	switch (st_idwin_classify(&vc->peer_win, h->s_id)) {
 	case ST_ID_NEW:
 		return true;
-	case ST_ID_AHEAD:
-		st_count_drop(eng, vc, ST_DROP_RESOURCES); /* the sender repeats it later */
-		return false;
 	default:
 		st_count_drop(eng, vc, ST_DROP_DUPLICATE);
 		if (h->flags & ST_FLAG_LAST)

@@ -61,7 +61,6 @@ struct su_tx {
 	uint64_t total;
 	uint64_t nblocks;  /* 0 until the first CTS fixes the Blocksize */
 	uint64_t next;     /* in-order mode: the next Block to send */
-	uint64_t cts_hi;   /* 1 + the highest Block a CTS named: a CTS above it is progress */
 	uint8_t blk_log2, stu_log2, buf_log2;
 	bool sent_last;    /* the transfer's final STU went out at least once */
 	uint64_t early[SU_TX_RING / 64]; /* CTSs for Blocks next+1 .. next+RING-1, by b % RING */
@@ -71,6 +70,8 @@ struct su_xfer {
 	struct st_req req;         /* first: st_req_free hands destroy() this pointer */
 	enum su_role role;
 	bool bound;                /* responder: has a buffer; READ: accepted */
+	bool early;                /* responder: in su.early, waiting for its predecessor */
+	uint32_t prev_id;          /* back-link: id of the previous RTS/RTR on the VC (0: none) */
 	struct st_region *region;  /* counted in region->users while set */
 	uint64_t off, buf_len;     /* the local buffer */
 	uint64_t t_len;            /* length asked for: our len, or the peer's T_len */
@@ -404,11 +405,8 @@ static int su_tx_in_order(st_engine *eng, struct su_xfer *x, uint64_t b)
 	return rc;
 }
 
-/*
- * Checks a CTS for the data sender x (a drop is counted).  *progress tells
- * whether it names a Block never asked for before, i.e. the receiver moved on.
- */
-static bool su_tx_accept(st_engine *eng, struct su_xfer *x, const struct st_hdr *h, bool *progress)
+/* Checks a CTS for the data sender x (a drop is counted); fixes the Blocksize. */
+static bool su_tx_accept(st_engine *eng, struct su_xfer *x, const struct st_hdr *h)
 {
 	struct su_tx *t = &x->tx;
 	struct st_vc *vc = x->req.vc;
@@ -426,9 +424,6 @@ static bool su_tx_accept(st_engine *eng, struct su_xfer *x, const struct st_hdr 
 		t->blk_log2 = (uint8_t)h->param;
 		t->nblocks = ((t->total - 1) >> h->param) + 1;
 	}
-	*progress = b >= t->cts_hi;
-	if (*progress)
-		t->cts_hi = b + 1;
 	return true;
 }
 
@@ -633,6 +628,7 @@ static void su_send_request(st_engine *eng, struct su_xfer *x)
 	h.b_id = eng->cfg.block_log2; /* Max_Block */
 	h.sync = (uint32_t)(x->t_len >> 32);
 	h.b_num = (uint32_t)x->t_len;
+	h.offset = x->prev_id; /* ours: the back-link that keeps matching in sending order */
 	h.d_id = SU_NO_ID;
 	h.s_id = x->req.id;
 	if (rts && x->has_imm) {
@@ -655,14 +651,28 @@ static void su_initiator_held(struct st_req *req)
 	req->tries = 0;
 }
 
+/*
+ * First transmission: the wire id, and the back-link to our previous RTS (or
+ * RTR) on this VC, so the responder matches them to its posted buffers in the
+ * order we sent them even when the network reorders or loses some.
+ */
+static int su_first_send(st_engine *eng, struct su_xfer *x)
+{
+	if (st_req_assign_id(eng, &x->req))
+		return -ENOMEM;
+	struct st_su_vc *su = &x->req.vc->su;
+	uint32_t *last = x->role == SU_SEND ? &su->last_rts_id : &su->last_rtr_id;
+	x->prev_id = *last;
+	*last = x->req.id;
+	su_send_request(eng, x);
+	return 0;
+}
+
 /* A slot was granted to a queued st_send / st_read: it goes on the wire now. */
 static void su_on_slot(st_engine *eng, struct st_req *req)
 {
-	if (st_req_assign_id(eng, req)) {
+	if (su_first_send(eng, su_of(req)))
 		su_finish(eng, su_of(req), ST_ERR_LOCAL, ST_REJ_NONE, 0);
-		return;
-	}
-	su_send_request(eng, su_of(req));
 }
 
 static void su_send_on_timeout(st_engine *eng, struct st_req *req)
@@ -692,8 +702,7 @@ static void su_send_on_cts(st_engine *eng, struct st_req *req, const struct st_h
 		st_count_drop(eng, req->vc, ST_DROP_NO_TRANSFER);
 		return;
 	}
-	bool progress = false;
-	if (!su_tx_accept(eng, x, h, &progress))
+	if (!su_tx_accept(eng, x, h))
 		return;
 	bool first = req->peer_id == 0;
 	req->peer_id = h->s_id; /* R_id: the D_id of our Data */
@@ -703,8 +712,11 @@ static void su_send_on_cts(st_engine *eng, struct st_req *req, const struct st_h
 	}
 	if (first)
 		st_slot_release(eng, req); /* the first CTS frees the slot */
-	if (progress)
-		req->tries = 0; /* the retry budget counts silence, not the transfer's length */
+	/* The peer answered: the retry budget detects a silent peer (docs: a
+	 * request "still unanswered after its last retry"), not a lossy one --
+	 * a Block may need several rounds, and only the receiver sees its STUs
+	 * fill in. */
+	req->tries = 0;
 	st_req_arm(eng, req);
 }
 
@@ -732,11 +744,10 @@ static int su_start_initiator(st_engine *eng, struct su_xfer *x)
 {
 	if (!st_slot_acquire(eng, &x->req))
 		return 0; /* on_slot sends it */
-	if (st_req_assign_id(eng, &x->req)) {
+	if (su_first_send(eng, x)) {
 		st_req_free(eng, &x->req);
 		return -ENOMEM;
 	}
-	su_send_request(eng, x);
 	return 0;
 }
 
@@ -853,11 +864,11 @@ static void su_read_on_data(st_engine *eng, struct st_req *req, const struct st_
 		su_read_fail(eng, x, ST_OP_DATA);
 		break;
 	case SU_RX_BLOCK:
-		req->tries = 0; /* progress: the retry budget starts again */
-		st_req_arm(eng, req);
-		break;
 	case SU_RX_PLACED:
-		st_req_arm(eng, req); /* the timer measures silence */
+		/* new bytes are progress: the budget starts again and the timer
+		 * measures silence (duplicates alone never extend the read) */
+		req->tries = 0;
+		st_req_arm(eng, req);
 		break;
 	case SU_RX_DROPPED:
 		break;
@@ -986,8 +997,7 @@ static void su_source_on_cts(st_engine *eng, struct st_req *req, const struct st
 		st_count_drop(eng, req->vc, ST_DROP_NO_TRANSFER);
 		return;
 	}
-	bool progress = false;
-	if (!su_tx_accept(eng, x, h, &progress))
+	if (!su_tx_accept(eng, x, h))
 		return;
 	if (su_tx_serve(eng, x, h) != ST_OK) {
 		su_fail_on_cts(eng, x, h);
@@ -1072,11 +1082,86 @@ static void su_send_held(st_engine *eng, struct su_xfer *x)
 	st_send_hdr(eng, x->req.vc, &a, NULL, 0);
 }
 
+/*
+ * Ours: an RTS/RTR carries in Offset the id of the peer's previous one of the
+ * same kind (0: none).  We match it to a posted buffer only after that one was
+ * matched (or refused), so buffers are consumed in the peer's sending order.
+ * A predecessor that never arrives either arrives later (the peer repeats it)
+ * or was ended -- the core marks an ended id as seen, and the successor is
+ * looked at again when it is repeated.
+ */
+static bool su_waits_for_prev(struct st_vc *vc, const struct su_xfer *x)
+{
+	if (x->prev_id == 0)
+		return false;
+	if (st_idwin_classify(&vc->peer_win, x->prev_id) == ST_ID_NEW)
+		return true; /* not here yet (an id the window slid past counts as gone) */
+	struct st_req *p = st_idmap_get(&vc->remote, x->prev_id);
+	return p && p->ops == x->req.ops && su_of(p)->early;
+}
+
+/* Matches an in-order RTS/RTR: the next posted buffer, else NOT_READY or hold. */
+static void su_match(st_engine *eng, struct su_xfer *x)
+{
+	struct st_vc *vc = x->req.vc;
+	bool rts = x->role == SU_RECV;
+	struct st_req *p = st_queue_pop(rts ? &vc->su.posted_recv : &vc->su.posted_source);
+	if (p)
+		su_bind(eng, x, su_of(p));
+	else if (eng->cfg.reject_when_not_ready)
+		su_refuse(eng, x, ST_ERR_NOT_READY, ST_REJ_NOT_READY);
+	else
+		st_queue_push(rts ? &vc->su.held_rts : &vc->su.held_rtr, &x->req);
+}
+
+/* The early request whose predecessor is prev_id, or NULL. */
+static struct su_xfer *su_successor(struct st_vc *vc, uint32_t prev_id, const struct st_req_ops *ops)
+{
+	for (struct st_req *r = vc->su.early.head; r; r = r->q_next)
+		if (r->ops == ops && su_of(r)->prev_id == prev_id)
+			return su_of(r);
+	return NULL;
+}
+
+/* Matches x, then every early request that was waiting for it, in chain order. */
+static void su_match_chain(st_engine *eng, struct su_xfer *x)
+{
+	struct st_vc *vc = x->req.vc;
+	const struct st_req_ops *ops = x->req.ops;
+	while (x) {
+		uint32_t id = x->req.peer_id; /* x may be gone after matching */
+		su_match(eng, x);
+		x = su_successor(vc, id, ops);
+		if (x) {
+			st_queue_remove(&x->req);
+			x->early = false;
+		}
+	}
+}
+
+/* A new RTS/RTR: matched now, or parked until its predecessor has been. */
+static void su_admit(st_engine *eng, struct su_xfer *x)
+{
+	if (su_waits_for_prev(x->req.vc, x)) {
+		x->early = true;
+		st_queue_push(&x->req.vc->su.early, &x->req);
+		return;
+	}
+	su_match_chain(eng, x);
+}
+
 /* The peer repeated an RTS/RTR we still hold state for. */
 static void su_on_repeat(st_engine *eng, struct su_xfer *x)
 {
+	if (x->early && !su_waits_for_prev(x->req.vc, x)) {
+		/* the predecessor was ended meanwhile (End marks its id as seen) */
+		st_queue_remove(&x->req);
+		x->early = false;
+		su_match_chain(eng, x);
+		return;
+	}
 	if (!x->bound) {
-		su_send_held(eng, x); /* still waiting for a buffer */
+		su_send_held(eng, x); /* still waiting for its turn or a buffer */
 		return;
 	}
 	if (x->role == SU_RECV)
@@ -1093,9 +1178,6 @@ static bool su_request_is_new(st_engine *eng, struct st_vc *vc, const struct st_
 	case ST_ID_NEW:
 		st_idwin_mark(&vc->peer_win, h->s_id);
 		return true;
-	case ST_ID_AHEAD:
-		st_count_drop(eng, vc, ST_DROP_RESOURCES); /* beyond the window: the sender retries */
-		return false;
 	case ST_ID_SEEN:
 	case ST_ID_STALE:
 		break; /* the floor slides past contiguous ids: a live request may be either */
@@ -1146,14 +1228,8 @@ static void su_on_request(st_engine *eng, struct st_vc *vc, const struct st_hdr 
 		x->has_imm = true;
 		x->imm = h->bufx;
 	}
-	struct st_req *p =
-		st_queue_pop(role == SU_RECV ? &vc->su.posted_recv : &vc->su.posted_source);
-	if (p)
-		su_bind(eng, x, su_of(p));
-	else if (eng->cfg.reject_when_not_ready)
-		su_refuse(eng, x, ST_ERR_NOT_READY, ST_REJ_NOT_READY);
-	else
-		st_queue_push(role == SU_RECV ? &vc->su.held_rts : &vc->su.held_rtr, &x->req);
+	x->prev_id = h->offset;
+	su_admit(eng, x);
 }
 
 void st_su_on_rts(st_engine *eng, struct st_vc *vc, const struct st_hdr *h)
