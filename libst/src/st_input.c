@@ -159,7 +159,6 @@ static void dispatch(st_engine *eng, struct st_vc *vc, const struct st_hdr *h,
 int st_input(st_engine *eng, const uint8_t src[ST_ULA_LEN], unsigned vcnum,
 	     const void *op, size_t len)
 {
-	(void)vcnum;
 	if (!eng || !src || (!op && len))
 		return -EINVAL;
 	struct st_hdr h;
@@ -174,6 +173,11 @@ int st_input(st_engine *eng, const uint8_t src[ST_ULA_LEN], unsigned vcnum,
 	}
 	const uint8_t *payload = (const uint8_t *)op + ST_HDR_LEN;
 	size_t plen = len - ST_HDR_LEN;
+	/* control operations travel on VC0; Data on any ST data channel 0..3 */
+	if (vcnum > 3 || (h.op != ST_OP_DATA && vcnum != 0)) {
+		st_count_drop(eng, NULL, ST_DROP_BAD_PARAM);
+		return -EPROTO;
+	}
 
 	if (h.op == ST_OP_REQUEST_CONNECTION) {
 		eng->ctr.ops_received[h.op]++;

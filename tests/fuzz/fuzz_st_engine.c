@@ -14,7 +14,8 @@
  *
  * Invariant: memory outside the exposed ranges never changes.  Regions Y
  * (REMOTE_READ only, never writable) and A's region Q (never exposed) must
- * stay byte-identical, and Z may change only inside the posted receive.  Any
+ * stay byte-identical, and Z may change only inside the posted receive (X
+ * and A's W, targets of legitimate writes, may change anywhere).  Any
  * violation, or any out-of-bounds mem_read/mem_write, abort()s.  Everything
  * is destroyed at the end of each input (ASan/LSan keep it leak-free).
  *
@@ -25,7 +26,8 @@
  *                  (neither: Cksum 0).  patch bits: see PATCH_* below.
  *   0x80..0x9F tick: [c][b]  advance the clock by b*b*100 us, st_tick both
  *   0xA0..0xBF pump: [c][n]  deliver up to n queued operations (0: all)
- *   0xC0..0xDF ulp:  [c][a]  an upper-layer call chosen by a
+ *   0xC0..0xDF ulp:  [c][a]  an upper-layer call chosen by a (c & 0x10: B issues
+ *                            PUT/GET/FETCHOP/send/read towards A's region W)
  *   0xE0..0xFF raw:  [c][len_lo][len_hi][len bytes] fed to B unmodified
  */
 #include <stdint.h>
@@ -49,12 +51,13 @@
 #define MAX_OP_LEN 8192
 
 enum { EP_A = 0, EP_B = 1 };
-enum { R_X, R_Y, R_Z, R_Q, R_COUNT };
+enum { R_X, R_Y, R_Z, R_Q, R_W, R_COUNT };
 
 #define X_LEN 16384
 #define Y_LEN 8192
 #define Z_LEN 16384
 #define Q_LEN 8192
+#define W_LEN 16384 /* A's region that B's own requests target: may change */
 #define RECV_OFF 4096
 #define RECV_LEN 8192
 #define SRC_OFF 0
@@ -256,7 +259,7 @@ static void check_memory(const struct world *w)
 {
 	for (int i = 0; i < R_COUNT; i++) {
 		const struct region *r = &w->reg[i];
-		if (i == R_X)
+		if (i == R_X || i == R_W)
 			continue;
 		if (i == R_Z) {
 			if (memcmp(r->mem, r->snap, RECV_OFF) != 0 ||
@@ -316,6 +319,7 @@ static void setup(struct world *w)
 	add_region(w, R_Y, EP_B, Y_LEN, ST_ACCESS_REMOTE_READ, 0x2222);
 	add_region(w, R_Z, EP_B, Z_LEN, 0, 0x3333);
 	add_region(w, R_Q, EP_A, Q_LEN, all, 0x4444);
+	add_region(w, R_W, EP_A, W_LEN, all, 0x5555);
 
 	struct st_listen_params lp = {0};
 	if (st_listen(w->ep[EP_B].eng, 7, &lp) != 0)
@@ -344,6 +348,10 @@ static void setup(struct world *w)
 		die("st_post_recv");
 	if (st_post_source(w->ep[EP_B].eng, w->vc_b, w->reg[R_Z].mx, SRC_OFF, SRC_LEN, 11) != 0)
 		die("st_post_source");
+	/* A serves B's own st_send/st_read from W. */
+	if (st_post_recv(w->ep[EP_A].eng, w->vc_a, w->reg[R_W].mx, 0, 8192, 20) != 0 ||
+	    st_post_source(w->ep[EP_A].eng, w->vc_a, w->reg[R_W].mx, 8192, 8192, 21) != 0)
+		die("A: post");
 	drain_events(w);
 	check_memory(w);
 }
@@ -453,6 +461,47 @@ static void ulp(struct world *w, uint8_t a)
 	drain_events(w);
 }
 
+/*
+ * B as initiator, so that fuzzed operations also answer B's own requests:
+ * sources in Y (read only locally), sinks in X (allowed to change), targets
+ * in A's region W.
+ */
+static void ulp_initiator(struct world *w, uint8_t a)
+{
+	st_engine *B = w->ep[EP_B].eng;
+	uint64_t ctx = 300 + a;
+	uint64_t off = (uint64_t)(a >> 3) * 64;
+	switch (a % 5) {
+	case 0: {
+		struct st_rma r = {.local_mx = w->reg[R_Y].mx, .local_off = off, .rkey = 0x5555,
+				   .remote_off = off, .len = 1 + (uint64_t)a * 13, .flags = (a & 1) ? ST_RMA_NOTIFY : 0,
+				   .imm = a};
+		st_put(B, w->vc_b, &r, ctx);
+		break;
+	}
+	case 1: {
+		struct st_rma r = {.local_mx = w->reg[R_X].mx, .local_off = off, .rkey = 0x5555,
+				   .remote_off = off, .len = 1 + (uint64_t)a * 11};
+		st_get(B, w->vc_b, &r, ctx);
+		break;
+	}
+	case 2: {
+		struct st_fetchop f = {.fn = (enum st_get_function)(1 + a % 6), .rkey = 0x5555,
+				       .remote_off = off & ~7ull, .operand = a, .compare = 0,
+				       .local_mx = (a & 8) ? w->reg[R_X].mx : 0, .local_off = off & ~7ull};
+		st_fetchop(B, w->vc_b, &f, ctx);
+		break;
+	}
+	case 3:
+		st_send(B, w->vc_b, w->reg[R_Y].mx, off, 1 + (uint64_t)a * 29, a & 1, a, ctx);
+		break;
+	case 4:
+		st_read(B, w->vc_b, w->reg[R_X].mx, off, 1 + (uint64_t)a * 23, ctx);
+		break;
+	}
+	drain_events(w);
+}
+
 static struct world W;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -481,7 +530,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			uint8_t n = p < end ? *p++ : 0;
 			pump(w, n ? n : 100000);
 		} else if (c < 0xE0) {
-			ulp(w, p < end ? *p++ : 0);
+			uint8_t a = p < end ? *p++ : 0;
+			if (c & 0x10)
+				ulp_initiator(w, a);
+			else
+				ulp(w, a);
 		} else {
 			if (end - p < 2)
 				break;

@@ -46,15 +46,23 @@ def ulp(a):
     return bytes([0xC0, a])
 
 
+def ulp_b(a):
+    """B issues a request of its own (PUT/GET/FETCHOP/send/read by a % 5)."""
+    return bytes([0xD0, a])
+
+
 def raw(data, c=0xE0):
     return bytes([c]) + struct.pack("<H", len(data)) + data
 
 
 def seeds():
     s = {}
-    # PUT: one STU of 64 bytes into X at byte 128 (Last), answered Request_Answer.
-    s["put_valid"] = op(hdr(DATA, LAST, offset=128, b_num=1), bytes(range(64)), DATA_VC,
-                        P_ADDR | P_MX_X | P_FRESH) + pump()
+    # PUT: one STU of 64 bytes into X at byte 128 (Last), answered Request_Answer;
+    # then GET 100 bytes of X at 256: B answers with Data.
+    s["put_get_valid"] = (
+        op(hdr(DATA, LAST, offset=128, b_num=1), bytes(range(64)), DATA_VC, P_ADDR | P_MX_X | P_FRESH)
+        + pump()
+        + op(hdr(GET, param=100, offset=256), b"", 0, P_ADDR | P_MX_X | P_FRESH) + pump())
     # PUT of two STUs, the last carrying completion data (Interrupt).
     s["put_two_stus"] = (
         op(hdr(DATA, SILENT, param=0, bufx=1, offset=0, b_num=2, sync=0), b"\x11" * 1024, DATA_VC,
@@ -62,33 +70,28 @@ def seeds():
         + op(hdr(DATA, LAST | INTERRUPT, bufx=1, offset=1024, b_num=2, sync=0xC0FFEE), b"\x22" * 100,
              DATA_VC, P_ADDR | P_MX_X | P_LAST_ID)
         + pump())
-    # GET 100 bytes of X at 256: B answers with Data.
-    s["get_valid"] = op(hdr(GET, param=100, offset=256), b"", 0, P_ADDR | P_MX_X | P_FRESH) + pump()
     # FETCH_ADD at X+64, retransmitted result, then fetchop-complete.
     s["fetchop_add"] = (
         op(hdr(GET, fn=4, param=8, offset=64), struct.pack(">Q", 5), 0, P_ADDR | P_MX_X | P_FRESH)
-        + pump() + tick(40) + pump()
+        + tick(100)
         + op(hdr(GET, fn=7), b"", 0, P_ADDR | P_LAST_ID) + pump())
     # COMPARE_SWAP with a checksummed header, and a repeat of the same G_num.
     cas = op(hdr(GET, fn=6, param=8, offset=8), struct.pack(">QQ", 0, 7), CKSUM,
              P_ADDR | P_MX_X | P_FRESH)
-    s["fetchop_cas_repeat"] = (cas + pump()
+    s["fetchop_cas_repeat"] = (cas
                               + op(hdr(GET, fn=6, param=8, offset=8), struct.pack(">QQ", 0, 7), CKSUM,
                                    P_ADDR | P_MX_X | P_LAST_ID)
-                              + pump() + op(hdr(GET, fn=7), b"", 0, P_ADDR | P_LAST_ID) + pump())
+                              + op(hdr(GET, fn=7), b"", 0, P_ADDR | P_LAST_ID) + pump())
     # RTS of 2000 bytes into the posted receive; Data for the CTS B sends.
     s["rts_data"] = (
         op(hdr(RTS, param=4, b_id=12, b_num=2000, d_id=0xFFFFFFFF), b"", 0, P_ADDR | P_FRESH)
-        + pump()
         + op(hdr(DATA, param=0, bufx=0, offset=0), b"\x33" * 1024, DATA_VC, P_ADDR | P_CTS)
         + op(hdr(DATA, LAST, param=1, bufx=0, offset=1024), b"\x44" * 976, DATA_VC, P_ADDR | P_CTS)
         + pump())
     # RTR of 3000 bytes from the posted source: accept, CTS, Data, final answer.
     s["rtr_flow"] = (
         op(hdr(RTR, param=4, b_id=12, b_num=3000, d_id=0xFFFFFFFF), b"", 0, P_ADDR | P_FRESH)
-        + pump()
         + op(hdr(CTS, param=12, b_num=0), b"", 0, P_ADDR | P_RA)
-        + pump()
         + op(hdr(RA, b_num=3000), b"", 0, P_ADDR | P_RA)
         + pump())
     # Region request for X's key, End releasing the Mx, state with Send_State.
@@ -115,6 +118,15 @@ def seeds():
         + op(hdr(RTS, param=2, b_id=12, b_num=500, d_id=0xFFFFFFFF), b"", 0, P_ADDR | P_FRESH)
         + pump() + ulp(3 | 8) + pump() + ulp(4) + ulp(5) + ulp(6) + pump()
         + ulp(7 | 8 | 16) + pump() + tick(200) + pump())
+    # B's own requests towards A: real A answers; then fuzzed answers arrive
+    # too (a stray MRA, a GET Data, a CTS) for the ids B used.
+    s["b_initiates"] = (
+        ulp_b(6) + ulp_b(12) + ulp_b(3) + ulp_b(4) + ulp_b(0)
+        + op(hdr(MRA, b_id=2, b_num=16384, d_id=1), b"", 0, P_ADDR)
+        + op(hdr(DATA, LAST, d_id=2, offset=0), b"\x99" * 8, DATA_VC, P_ADDR)
+        + op(hdr(CTS, param=12, b_num=0, d_id=3, s_id=1), b"", 0, P_ADDR)
+        + op(hdr(RA, b_num=100, d_id=4, s_id=2), b"", 0, P_ADDR)
+        + pump() + tick(120) + pump() + tick(255) + pump())
     return s
 
 

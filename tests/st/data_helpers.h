@@ -198,11 +198,6 @@ inline uint64_t Be64(const std::vector<uint8_t> &p, size_t off = 0)
 	return x;
 }
 
-inline std::string SizeName(uint64_t n)
-{
-	return std::to_string(n);
-}
-
 }  // namespace data
 }  // namespace sttest
 

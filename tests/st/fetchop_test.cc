@@ -313,6 +313,21 @@ TEST_F(FetchopTest, MissingRemoteAtomicFails)
 	EXPECT_EQ(0u, log->Count(ST_OP_DATA)) << log->Trace();
 }
 
+// A Reject is final: after a lost Reject the repeat is rejected again, never applied.
+TEST_F(FetchopTest, LostRejectIsAnsweredAgainOnRepeat)
+{
+	Init(kW | kR);
+	Expose();
+	Drop *d = net.AddLayer<Drop>(1, 0, Drop::Once(ST_OP_REQUEST_ANSWER));
+	st_event e = Fop(ST_FN_FETCH_ADD, 1, 0, 1);
+	EXPECT_EQ(1u, d->dropped());
+	EXPECT_EQ(ST_ERR_REMOTE_ACCESS, e.status) << st_status_str(e.status) << "\n" << log->Trace();
+	EXPECT_EQ(ST_REJ_ACCESS, e.reason);
+	net.RunUntilIdle();
+	EXPECT_EQ(kInit, Value());
+	EXPECT_EQ(ST_VC_OPEN, net.Info(0, vp.a).state);
+}
+
 TEST_F(FetchopTest, OutOfRangeFails)
 {
 	Init(kA, 4096);

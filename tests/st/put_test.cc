@@ -242,6 +242,26 @@ TEST_F(PutTest, MissingRemoteWriteFailsAndLeavesTargetUnchanged)
 	EXPECT_EQ(1u, CountCompletions(net, 0, 4)) << net.DumpEvents(0);
 }
 
+// docs/protocol.md: a Reject of a PUT is final and kept, so the repeat that
+// follows a lost Reject gets the same Reject (not a timeout, not a write).
+TEST_F(PutTest, LostRejectIsAnsweredAgainOnRepeat)
+{
+	Init(8192, 8192, kR);
+	Drop *d = net.AddLayer<Drop>(1, 0, Drop::Once(ST_OP_REQUEST_ANSWER));
+	std::vector<uint8_t> before = dst->bytes;
+	st_event e = Put(0, 100, 5000, 8);
+	EXPECT_EQ(1u, d->dropped());
+	EXPECT_EQ(ST_ERR_REMOTE_ACCESS, e.status) << st_status_str(e.status) << "\n" << log->Trace();
+	EXPECT_EQ(ST_REJ_ACCESS, e.reason);
+	net.RunUntilIdle();
+	EXPECT_EQ(ST_VC_OPEN, net.Info(0, vp.a).state);
+	EXPECT_TRUE(SameBytes(before, 0, dst->bytes, 0, before.size()));
+	for (const auto &ra : log->Filter(ST_OP_REQUEST_ANSWER, 1, 0)) {
+		EXPECT_TRUE(IsReject(ra)) << FormatOp(ra);
+		EXPECT_EQ(ST_REJ_ACCESS, ra.h.param) << FormatOp(ra);
+	}
+}
+
 TEST_F(PutTest, EntirelyOutOfRangeFailsAndWritesNothing)
 {
 	Init(8192, 10000);

@@ -181,6 +181,7 @@ TEST_F(ReadRtrTest, SmallReadExactOpSequenceAndFields)
 	EXPECT_EQ(rtr.s_id, acc.d_id) << "D_id = I_id";
 	EXPECT_NE(0u, acc.s_id) << "S_id = R_id";
 	EXPECT_EQ(100u, Len64(acc)) << "the length B will send";
+	EXPECT_EQ(net.cfg(1).block_log2, acc.b_id) << "the accept's B_id carries B's Max_Block";
 	EXPECT_EQ(acc.s_id, cts.d_id) << "CTS D_id = R_id";
 	EXPECT_EQ(rtr.s_id, cts.s_id) << "CTS S_id = I_id";
 	EXPECT_EQ(0u, cts.b_num);
@@ -285,6 +286,32 @@ TEST_F(ReadRtrTest, SourcesAreConsumedInPostingOrder)
 	EXPECT_TRUE(SameBytes(src->bytes, 5000, sink->bytes, 6000, 4000));
 	EXPECT_EQ(3000u, net.WaitCompletion(1, 11, ST_REQ_SOURCE).len);
 	EXPECT_EQ(4000u, net.WaitCompletion(1, 12, ST_REQ_SOURCE).len);
+	// Each RTR names its predecessor RTR in Offset (0 for the VC's first).
+	auto rtr = log->Filter(ST_OP_REQUEST_TO_RECEIVE, 0, 1);
+	ASSERT_EQ(2u, rtr.size()) << log->Trace();
+	EXPECT_EQ(0u, rtr[0].h.offset);
+	EXPECT_EQ(rtr[0].h.s_id, rtr[1].h.offset);
+}
+
+// docs/protocol.md "Order of consumption" (RTRs have their own chain): a
+// lost first RTR must not let the second read take the first source.
+TEST_F(ReadRtrTest, LostRtrStillConsumesSourcesInSendingOrder)
+{
+	Init(20000, 20000);
+	Drop *d = net.AddLayer<Drop>(0, 1, Drop::Once(ST_OP_REQUEST_TO_RECEIVE));
+	ASSERT_EQ(0, PostSource(0, 3000, 11));
+	ASSERT_EQ(0, PostSource(5000, 4000, 12));
+	ASSERT_EQ(0, Read(0, 5000, 1));
+	ASSERT_EQ(0, Read(6000, 5000, 2));
+	st_event r1 = net.WaitCompletion(0, 1, ST_REQ_READ);
+	st_event r2 = net.WaitCompletion(0, 2, ST_REQ_READ);
+	EXPECT_EQ(1u, d->dropped());
+	ASSERT_EQ(ST_OK, r1.status);
+	ASSERT_EQ(ST_OK, r2.status);
+	EXPECT_EQ(3000u, r1.len) << "the first read got the second source\n" << log->Trace();
+	EXPECT_EQ(4000u, r2.len);
+	EXPECT_TRUE(SameBytes(src->bytes, 0, sink->bytes, 0, 3000));
+	EXPECT_TRUE(SameBytes(src->bytes, 5000, sink->bytes, 6000, 4000));
 }
 
 TEST_F(ReadRtrTest, LocalArgumentErrors)

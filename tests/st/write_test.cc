@@ -504,6 +504,35 @@ TEST_F(WriteRtsCtsTest, ReceivesAreConsumedInPostingOrder)
 	EXPECT_TRUE(SameBytes(before, 3000, dst->bytes, 3000, 2000));
 	EXPECT_TRUE(SameBytes(before, 9000, dst->bytes, 9000, 1000));
 	EXPECT_TRUE(SameBytes(before, 10100, dst->bytes, 10100, 20000 - 10100));
+	// Each RTS names its predecessor in Offset (0 for the VC's first).
+	auto rts = log->Filter(ST_OP_REQUEST_TO_SEND, 0, 1);
+	ASSERT_EQ(3u, rts.size()) << log->Trace();
+	EXPECT_EQ(0u, rts[0].h.offset);
+	EXPECT_EQ(rts[0].h.s_id, rts[1].h.offset);
+	EXPECT_EQ(rts[1].h.s_id, rts[2].h.offset);
+}
+
+// docs/protocol.md "Order of consumption": a lost first RTS must not let the
+// second message take the first receive.
+TEST_F(WriteRtsCtsTest, LostRtsStillConsumesReceivesInSendingOrder)
+{
+	Init(20000, 20000);
+	Drop *d = net.AddLayer<Drop>(0, 1, Drop::Once(ST_OP_REQUEST_TO_SEND));
+	ASSERT_EQ(0, PostRecv(0, 5000, 11));
+	ASSERT_EQ(0, PostRecv(5000, 5000, 12));
+	ASSERT_EQ(0, Send(0, 3000, 1));
+	ASSERT_EQ(0, Send(3000, 4000, 2));
+	st_event r1 = net.WaitCompletion(1, 11, ST_REQ_RECV);
+	st_event r2 = net.WaitCompletion(1, 12, ST_REQ_RECV);
+	EXPECT_EQ(1u, d->dropped());
+	ASSERT_EQ(ST_OK, r1.status);
+	ASSERT_EQ(ST_OK, r2.status);
+	EXPECT_EQ(3000u, r1.len) << "the first receive got the second message\n" << log->Trace();
+	EXPECT_EQ(4000u, r2.len);
+	EXPECT_TRUE(SameBytes(src->bytes, 0, dst->bytes, 0, 3000));
+	EXPECT_TRUE(SameBytes(src->bytes, 3000, dst->bytes, 5000, 4000));
+	EXPECT_EQ(ST_OK, net.WaitCompletion(0, 1, ST_REQ_SEND).status);
+	EXPECT_EQ(ST_OK, net.WaitCompletion(0, 2, ST_REQ_SEND).status);
 }
 
 TEST_F(WriteRtsCtsTest, LocalArgumentErrors)
