@@ -754,8 +754,8 @@ static int su_start_initiator(st_engine *eng, struct su_xfer *x)
 int st_send(st_engine *eng, uint16_t port, uint16_t local_mx, uint64_t local_off, uint64_t len,
 	    bool has_imm, uint32_t imm, uint64_t user_ctx)
 {
-	struct st_vc *vc;
-	struct st_region *r;
+	struct st_vc *vc = NULL;
+	struct st_region *r = NULL;
 	int err = su_check_local(eng, port, local_mx, local_off, len, &vc, &r);
 	if (err)
 		return err;
@@ -878,8 +878,8 @@ static void su_read_on_data(st_engine *eng, struct st_req *req, const struct st_
 int st_read(st_engine *eng, uint16_t port, uint16_t local_mx, uint64_t local_off, uint64_t len,
 	    uint64_t user_ctx)
 {
-	struct st_vc *vc;
-	struct st_region *r;
+	struct st_vc *vc = NULL;
+	struct st_region *r = NULL;
 	int err = su_check_local(eng, port, local_mx, local_off, len, &vc, &r);
 	if (err)
 		return err;
@@ -1247,8 +1247,8 @@ void st_su_on_rtr(st_engine *eng, struct st_vc *vc, const struct st_hdr *h)
 static int su_post(st_engine *eng, uint16_t port, uint16_t mx, uint64_t off, uint64_t len,
 		   uint64_t user_ctx, enum st_req_kind kind)
 {
-	struct st_vc *vc;
-	struct st_region *r;
+	struct st_vc *vc = NULL;
+	struct st_region *r = NULL;
 	int err = su_check_local(eng, port, mx, off, len, &vc, &r);
 	if (err)
 		return err;

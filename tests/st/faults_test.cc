@@ -302,10 +302,12 @@ TEST_P(FaultsTest, EverySequenceCompletesByteExact)
 		EXPECT_GT(f.Duplicated(), 0u);
 		EXPECT_GT(c.drops[ST_DROP_DUPLICATE], 0u) << "duplicates must be recognised and counted";
 	}
-	if (mode == Mode::kDisorder || mode == Mode::kStacked)
+	if (mode == Mode::kDisorder || mode == Mode::kStacked) {
 		EXPECT_GT(f.Reordered(), 0u);
-	if (mode == Mode::kDisorder)
+	}
+	if (mode == Mode::kDisorder) {
 		EXPECT_EQ(0u, c.timeouts);
+	}
 }
 
 // Everything at once (slots, the PUT room, the CTS window and the id

@@ -86,15 +86,17 @@ void ExpectPutFlags(const std::vector<OpRecord> &stus, uint16_t rmx, bool notify
 		EXPECT_EQ(!last, (r.h.flags & ST_FLAG_SILENT) != 0) << "Silent on all but the Last";
 		EXPECT_EQ(last, (r.h.flags & ST_FLAG_LAST) != 0) << "Last on the Last only";
 		EXPECT_EQ(last && notify, (r.h.flags & ST_FLAG_INTERRUPT) != 0);
-		if (!last)
+		if (!last) {
 			indices.insert(r.h.sync);
-		else if (notify)
+		} else if (notify) {
 			EXPECT_EQ(imm, r.h.sync) << "the Last STU's Sync carries the completion data";
+		}
 	}
 	// Every non-Last STU has its own index in 0 .. B_num-2.
 	EXPECT_EQ(n - 1, indices.size());
-	if (!indices.empty())
+	if (!indices.empty()) {
 		EXPECT_EQ(n - 2, *indices.rbegin());
+	}
 }
 
 // ---- sizes ------------------------------------------------------------------------
