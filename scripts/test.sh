@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds gsn with clang in Debug with ASan+UBSan,
-# and runs the whole test suite through ctest: unit and sequence suites,
+# Installs what is missing, builds gsn in Release with gcc (warnings are
+# errors there too), then with clang in Debug with ASan+UBSan, and runs the
+# whole test suite through ctest: unit and sequence suites,
 # fuzz-corpus replays, and a short timed run of every libFuzzer harness.
 #
 # Environment: BUILD_DIR (default build/test), GSN_FUZZ_SECONDS (per
@@ -12,6 +13,10 @@ scripts/deps.sh cmake make clang libclang-rt-14-dev g++ libgtest-dev
 build=${BUILD_DIR:-build/test}
 fuzz=${GSN_FUZZ_SECONDS:-60}
 jobs=${JOBS:-$(nproc)}
+
+# gcc, optimised: the demo's and the benchmarks' build must stay warning-free too
+cmake -S . -B "$build-gcc-release" -DCMAKE_BUILD_TYPE=Release -DGSN_BUILD_FUZZERS=OFF
+cmake --build "$build-gcc-release" -j"$jobs"
 
 CC=clang CXX=clang++ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Debug -DGSN_SANITIZE=ON \
 	-DGSN_FUZZ_RUN_SECONDS="$fuzz"
