@@ -733,6 +733,15 @@ int st_region_deregister(st_engine *eng, uint16_t mx)
 	return 0;
 }
 
+int st_region_set_base(st_engine *eng, uint16_t mx, uint64_t base)
+{
+	struct st_region *r = eng ? st_region_get(eng, mx) : NULL;
+	if (!r)
+		return -ENOENT;
+	r->base = base;
+	return 0;
+}
+
 static bool range_ok(const struct st_region *r, uint64_t off, uint64_t len)
 {
 	return off <= r->len && len <= r->len - off;

@@ -175,6 +175,7 @@ struct st_region {
 	unsigned access;
 	uint64_t len;
 	uint64_t key;
+	uint64_t base;  /* the owner's address of byte 0, told to peers in MRA */
 	void *cookie;
 	uint32_t users; /* local requests using it as source/sink */
 };

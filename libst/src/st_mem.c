@@ -167,6 +167,7 @@ struct st_rkey_entry {
 	enum rk_state state;
 	uint16_t rmx;                      /* READY: the peer's Mx */
 	uint64_t rlen;                     /* READY: the region's length */
+	uint64_t rbase;                    /* READY: its base address at the owner */
 	struct st_req_queue waiters;       /* PENDING: operations waiting, in call order */
 	struct mem_rmr *rmr;               /* PENDING: our Request_Memory_Region */
 };
@@ -284,8 +285,10 @@ static void op_emit(st_engine *eng, struct mem_op *op, int status, int reason,
 	ev.vc = vc->port;
 	ev.user_ctx = op->req.user_ctx;
 	ev.len = status == ST_OK ? op->len : 0;
-	if (region)
+	if (region) {
 		ev.rkey = op->rkey;
+		ev.offset = status == ST_OK ? op->remote_off : 0;
+	}
 	if (value) {
 		ev.value = *value;
 		ev.has_value = true;
@@ -380,12 +383,14 @@ static void rmr_fail(st_engine *eng, struct mem_rmr *m, int status, int reason)
 	st_req_free(eng, &m->req);
 }
 
-static void rmr_ready(st_engine *eng, struct mem_rmr *m, uint16_t rmx, uint64_t rlen)
+static void rmr_ready(st_engine *eng, struct mem_rmr *m, uint16_t rmx, uint64_t rlen,
+		      uint64_t rbase)
 {
 	struct st_rkey_entry *e = m->ent;
 	e->state = RK_READY;
 	e->rmx = rmx;
 	e->rlen = rlen;
+	e->rbase = rbase;
 	e->rmr = NULL;
 	st_req_free(eng, &m->req); /* frees its slot before the waiters ask for theirs */
 	struct st_req *w;
@@ -422,7 +427,7 @@ static void rmr_on_answer(st_engine *eng, struct st_req *req, const struct st_hd
 	struct mem_rmr *m = rmr_of(req);
 	bool reject = h->flags & ST_FLAG_REJECT;
 	if (h->op == ST_OP_MEMORY_REGION_AVAILABLE && !reject && h->b_id != 0) {
-		rmr_ready(eng, m, h->b_id, hdr_len64(h));
+		rmr_ready(eng, m, h->b_id, hdr_len64(h), (uint64_t)h->bufx << 32 | h->offset);
 		return;
 	}
 	if (h->op == ST_OP_REQUEST_ANSWER && reject) {
@@ -786,6 +791,7 @@ static void op_begin(st_engine *eng, struct mem_op *op, const struct st_rkey_ent
 	switch (op->req.kind) {
 	case ST_REQ_REGION:
 		op->len = e->rlen;
+		op->remote_off = e->rbase; /* reported as the event's offset */
 		op_end(eng, op, ST_OK, ST_REJ_NONE);
 		break;
 	case ST_REQ_PUT:
@@ -1048,7 +1054,11 @@ void st_mem_on_rmr(st_engine *eng, struct st_vc *vc, const struct st_hdr *h)
 	st_idwin_mark(&vc->peer_win, iid);
 	struct st_hdr a;
 	st_hdr_for_vc(vc, &a, ST_OP_MEMORY_REGION_AVAILABLE);
-	a.b_id = r->mx; /* R_Bufx = R_Offset = 0 */
+	a.b_id = r->mx;
+	/* Bufx:Offset carry the owner's base address (ours); positions stay
+	 * relative to the region's start */
+	a.bufx = (uint32_t)(r->base >> 32);
+	a.offset = (uint32_t)r->base;
 	hdr_set_len64(&a, r->len);
 	a.d_id = iid;
 	st_send_hdr(eng, vc, &a, NULL, 0);

@@ -70,11 +70,30 @@ TEST_F(MemoryRegionTest, RequestExposesRegionWithItsLength)
 	EXPECT_EQ(0u, Len64(rmr.h)) << "T_len 0: the whole region";
 	EXPECT_NE(0u, rmr.h.s_id) << "I_id";
 	EXPECT_EQ(target->mx, mra.h.b_id) << "R_Mx";
-	EXPECT_EQ(0u, mra.h.bufx) << "R_Bufx";
-	EXPECT_EQ(0u, mra.h.offset) << "R_Offset";
+	EXPECT_EQ(0u, mra.h.bufx) << "no base address registered: 0";
+	EXPECT_EQ(0u, mra.h.offset) << "no base address registered: 0";
+	EXPECT_EQ(0u, e.offset);
 	EXPECT_EQ(12345u, Len64(mra.h)) << "region length in Sync:B_num";
 	EXPECT_EQ(rmr.h.s_id, mra.h.d_id) << "D_id = I_id";
 	EXPECT_FALSE(IsReject(mra));
+}
+
+TEST_F(MemoryRegionTest, BaseAddressTravelsInMraAndEvent)
+{
+	const uint64_t base = 0x00007f12345678c0ull;
+	ASSERT_EQ(0, st_region_set_base(net.eng(1), target->mx, base));
+	EXPECT_EQ(-ENOENT, st_region_set_base(net.eng(1), 0xfff0, base));
+	st_event e = Request(kKey, 0x78);
+	ASSERT_EQ(ST_OK, e.status) << st_status_str(e.status);
+	EXPECT_EQ(base, e.offset) << "REGION_EXPOSED reports the owner's base address";
+	auto mra = log->Filter(ST_OP_MEMORY_REGION_AVAILABLE, 1, 0);
+	ASSERT_EQ(1u, mra.size()) << log->Trace();
+	EXPECT_EQ((uint32_t)(base >> 32), mra[0].h.bufx) << "base high half in Bufx";
+	EXPECT_EQ((uint32_t)base, mra[0].h.offset) << "base low half in Offset";
+	// Positions stay relative to the region: a PUT at offset 100 lands at byte 100.
+	st_event p = Put(kKey, 100, 64, 0x79);
+	ASSERT_EQ(ST_OK, p.status) << st_status_str(p.status);
+	EXPECT_EQ(0, memcmp(target->bytes.data() + 100, src->bytes.data(), 64));
 }
 
 TEST_F(MemoryRegionTest, UnknownKeyFailsWithBadKey)

@@ -156,7 +156,8 @@ struct st_event {
 	uint16_t ethertype;  /* CONNECT_REQUEST/CONNECTED */
 	uint8_t peer[ST_ULA_LEN];
 	uint64_t rkey;       /* REGION_EXPOSED: the region key; DATA_PLACED: key written */
-	uint64_t offset;     /* DATA_PLACED: offset of the PUT in the region */
+	uint64_t offset;     /* DATA_PLACED: offset of the PUT in the region;
+				REGION_EXPOSED: the region's base address (st_region_set_base) */
 };
 
 /* Removes the oldest queued event into ev; false when none is queued. */
@@ -202,6 +203,13 @@ int st_region_register(st_engine *eng, uint64_t len, unsigned access, uint64_t k
 		       void *cookie, uint16_t *mx);
 /* Fails with -EBUSY while local operations still use the region. */
 int st_region_deregister(st_engine *eng, uint16_t mx);
+/*
+ * Records the address of the region's first byte in its owner's address
+ * space.  Memory_Region_Available tells it to peers (ST_EV_REGION_EXPOSED's
+ * offset), so a verbs-style embedder can turn remote virtual addresses into
+ * region offsets.  Offsets on the wire stay relative to the region's start.
+ */
+int st_region_set_base(st_engine *eng, uint16_t mx, uint64_t base);
 
 /*
  * Asks the peer to expose its region with key rkey (Request_Memory_Region ->
