@@ -29,6 +29,7 @@ static const char *const type_names[GSN_CTL_TYPE_COUNT] = {
 	[GSN_CTL_RAW_SEND] = "RAW_SEND",
 	[GSN_CTL_RAW_RECV] = "RAW_RECV",
 	[GSN_CTL_LINK_WAIT] = "LINK_WAIT",
+	[GSN_CTL_GEN] = "GEN",
 };
 
 const char *gsn_ctl_type_name(unsigned type)
@@ -230,6 +231,27 @@ int gsn_ctl_timeout_decode(const uint8_t *buf, size_t len, struct gsn_ctl_timeou
 		return -EBADMSG;
 	b->timeout_ms = gsn_get_be32(buf);
 	return 0;
+}
+
+size_t gsn_ctl_gen_encode(const struct gsn_ctl_gen *b, uint8_t *out)
+{
+	copy(out, b->dst, 6);
+	out[6] = b->vc;
+	out[7] = 0;
+	gsn_put_be32(out + 8, b->size);
+	gsn_put_be32(out + 12, b->count);
+	return GSN_CTL_GEN_LEN;
+}
+
+int gsn_ctl_gen_decode(const uint8_t *buf, size_t len, struct gsn_ctl_gen *b)
+{
+	if (len != GSN_CTL_GEN_LEN)
+		return -EBADMSG;
+	copy(b->dst, buf, 6);
+	b->vc = buf[6];
+	b->size = gsn_get_be32(buf + 8);
+	b->count = gsn_get_be32(buf + 12);
+	return b->vc > 3 ? -EINVAL : 0;
 }
 
 /* ---- text ---- */

@@ -55,8 +55,17 @@ enum gsn_ctl_type {
 	GSN_CTL_RAW_SEND = 10,    /* struct gsn_ctl_raw -> empty */
 	GSN_CTL_RAW_RECV = 11,    /* gsnd -> client, seq 0: struct gsn_ctl_raw */
 	GSN_CTL_LINK_WAIT = 12,   /* struct gsn_ctl_timeout -> empty, or -ETIMEDOUT */
+	GSN_CTL_GEN = 13,         /* struct gsn_ctl_gen -> empty (then gsnd generates traffic) */
 	GSN_CTL_TYPE_COUNT
 };
+
+/*
+ * Device commands (kernel-uapi/gsn/dev_abi.h, GSN_DEV_CMD_*) use the types
+ * GSN_CTL_DEV_FIRST .. GSN_CTL_DEV_FIRST + GSN_CTL_DEV_COUNT - 1; the server
+ * dispatches them through gsn_ctl_server_ops.dev_handlers.
+ */
+#define GSN_CTL_DEV_FIRST 64u
+#define GSN_CTL_DEV_COUNT 16u
 
 const char *gsn_ctl_type_name(unsigned type); /* "HELLO", ... or "?" */
 
@@ -175,6 +184,22 @@ struct gsn_ctl_timeout { /* 4 bytes */
 size_t gsn_ctl_timeout_encode(const struct gsn_ctl_timeout *b, uint8_t *out);
 int gsn_ctl_timeout_decode(const uint8_t *buf, size_t len, struct gsn_ctl_timeout *b);
 
+/*
+ * GEN: 16 bytes dst[6] vc[1] 0[1] size[4] count[4].  gsnd answers at once
+ * and then sends count Messages of size payload bytes, EtherType 0x88B6
+ * (the test sink's), to dst on vc, as fast as credits allow.  vc > 3 is
+ * -EINVAL.
+ */
+struct gsn_ctl_gen {
+	uint8_t dst[6];
+	uint8_t vc;
+	uint32_t size;
+	uint32_t count;
+};
+#define GSN_CTL_GEN_LEN 16u
+size_t gsn_ctl_gen_encode(const struct gsn_ctl_gen *b, uint8_t *out);
+int gsn_ctl_gen_decode(const uint8_t *buf, size_t len, struct gsn_ctl_gen *b);
+
 /* ---- text bodies: "key=value\n" lines ---- */
 
 /* 0 if buf is acceptable text (printable ASCII, '\t', '\n'; no NUL), else -EBADMSG. */
@@ -232,6 +257,8 @@ typedef int (*gsn_ctl_handler_fn)(struct gsn_ctl_server *srv, struct gsn_ctl_cli
 
 struct gsn_ctl_server_ops {
 	gsn_ctl_handler_fn handlers[GSN_CTL_TYPE_COUNT]; /* NULL: -EOPNOTSUPP */
+	/* [type - GSN_CTL_DEV_FIRST] for the device commands; NULL: -EOPNOTSUPP */
+	gsn_ctl_handler_fn dev_handlers[GSN_CTL_DEV_COUNT];
 	void (*connected)(struct gsn_ctl_server *srv, struct gsn_ctl_client *c, void *arg);
 	/* The client is going away: forget its id and anything it owned. */
 	void (*disconnected)(struct gsn_ctl_server *srv, struct gsn_ctl_client *c, void *arg);
@@ -275,6 +302,9 @@ void gsn_ctl_client_set_data(struct gsn_ctl_client *c, void *data);
 void *gsn_ctl_client_data(const struct gsn_ctl_client *c);
 bool gsn_ctl_client_congested(const struct gsn_ctl_client *c);
 size_t gsn_ctl_client_queued(const struct gsn_ctl_client *c); /* bytes waiting */
+/* The client's socket, for messages with fds (ctl_fds.h's gsn_ctl_reply_fds). */
+#define GSN_CTL_HAVE_CLIENT_FD 1
+int gsn_ctl_client_fd(const struct gsn_ctl_client *c);
 
 struct gsn_ctl_server_stats {
 	uint64_t accepted, refused; /* refused: over GSN_CTL_CLIENTS_MAX */

@@ -87,6 +87,11 @@ size_t gsn_ctl_client_queued(const struct gsn_ctl_client *c)
 	return c->queued;
 }
 
+int gsn_ctl_client_fd(const struct gsn_ctl_client *c)
+{
+	return c->fd;
+}
+
 struct gsn_ctl_client *gsn_ctl_server_client(struct gsn_ctl_server *srv, uint64_t id)
 {
 	for (struct gsn_ctl_client *c = srv->clients; c; c = c->next)
@@ -265,8 +270,19 @@ static void flush(struct gsn_ctl_server *srv, struct gsn_ctl_client *c)
 
 /* ---- receiving ---- */
 
+/* The handler of type, or NULL. */
+static gsn_ctl_handler_fn handler_of(const struct gsn_ctl_server *srv, unsigned type)
+{
+	if (type < GSN_CTL_TYPE_COUNT)
+		return srv->ops.handlers[type];
+	if (type >= GSN_CTL_DEV_FIRST && type < GSN_CTL_DEV_FIRST + GSN_CTL_DEV_COUNT)
+		return srv->ops.dev_handlers[type - GSN_CTL_DEV_FIRST];
+	return NULL;
+}
+
 static void dispatch(struct gsn_ctl_server *srv, struct gsn_ctl_client *c, size_t n)
 {
+	gsn_ctl_handler_fn fn = NULL;
 	struct gsn_ctl_hdr h = {0};
 	int err;
 
@@ -277,11 +293,10 @@ static void dispatch(struct gsn_ctl_server *srv, struct gsn_ctl_client *c, size_
 	} else {
 		err = gsn_ctl_hdr_decode(srv->rxbuf, n, &h);
 	}
-	if (!err && (h.type >= GSN_CTL_TYPE_COUNT || !srv->ops.handlers[h.type]))
+	if (!err && !(fn = handler_of(srv, h.type)))
 		err = -EOPNOTSUPP;
 	if (!err)
-		err = srv->ops.handlers[h.type](srv, c, &h, srv->rxbuf + GSN_CTL_HDR_LEN,
-						h.body_len, srv->arg);
+		err = fn(srv, c, &h, srv->rxbuf + GSN_CTL_HDR_LEN, h.body_len, srv->arg);
 	else
 		srv->stats.bad_requests++;
 	if (err < 0)

@@ -117,6 +117,24 @@ TEST(CtlCodec, FixedBodiesRoundTripAndRejectBadLengths)
 	EXPECT_EQ(to2.timeout_ms, 12345u);
 }
 
+TEST(CtlCodec, GenBody)
+{
+	gsn_ctl_gen g = {{2, 0, 0, 0, 0, 0x0b}, 3, 131176, 0x01020304}, g2{};
+	fixed_body(g, GSN_CTL_GEN_LEN, gsn_ctl_gen_encode, gsn_ctl_gen_decode, &g2);
+	EXPECT_EQ(memcmp(g.dst, g2.dst, 6), 0);
+	EXPECT_EQ(g2.vc, 3);
+	EXPECT_EQ(g2.size, 131176u);
+	EXPECT_EQ(g2.count, 0x01020304u);
+	uint8_t b[GSN_CTL_GEN_LEN];
+	gsn_ctl_gen_encode(&g, b);
+	EXPECT_EQ(b[7], 0); // reserved
+	EXPECT_EQ(b[8], 0);
+	EXPECT_EQ(b[11], 0x68); // size big-endian
+	b[6] = 4;
+	EXPECT_EQ(gsn_ctl_gen_decode(b, sizeof(b), &g2), -EINVAL);
+	EXPECT_STREQ(gsn_ctl_type_name(GSN_CTL_GEN), "GEN");
+}
+
 TEST(CtlCodec, RawBody)
 {
 	gsn_ctl_raw r{};
