@@ -96,7 +96,11 @@ static bool try_path(char *out, size_t len, const char *dir, const char *rel)
 	return n > 0 && (size_t)n < len && executable(out);
 }
 
-/* $GSND, next to the program, ../sbin from it, the installed sbin, PATH. */
+/*
+ * $GSND, next to the program, ../sbin from it, the build tree this libgsn
+ * was built in (so examples and tests work before installation), the
+ * installed sbin, PATH.
+ */
 static int find_gsnd(char *out, size_t len, const struct gsn_log *log)
 {
 	const char *env = getenv("GSND");
@@ -122,6 +126,10 @@ static int find_gsnd(char *out, size_t len, const struct gsn_log *log)
 				return 0;
 		}
 	}
+#ifdef GSN_BUILD_GSND_DIR
+	if (try_path(out, len, GSN_BUILD_GSND_DIR, "gsnd"))
+		return 0;
+#endif
 	if (try_path(out, len, GSN_SBINDIR, "gsnd"))
 		return 0;
 	const char *path = getenv("PATH");
