@@ -22,8 +22,9 @@
  *
  * Ordering: ST carries control operations on VC0 and data on VC1, so gsnd
  * keeps the verbs guarantees by gating starts: READ/atomics wait for
- * earlier writes and sends to complete, FENCE waits for earlier READs and
- * atomics, and work that consumes a receive through a PUT (WRITE with
+ * earlier writes and sends to complete, writes and sends wait for earlier
+ * READs and atomics (so nothing lands behind a refused READ), FENCE waits
+ * for earlier READs and atomics, and work that consumes a receive through a PUT (WRITE with
  * imm, zero-length SEND) never overlaps other receive-consuming work (so
  * the peer matches receives in order).  Up to DEV_CHUNKS_INFLIGHT pieces of
  * one op are in libst at once, and nothing new starts while the lower
@@ -304,6 +305,14 @@ static bool gate_open(const struct dev_qp *qp, uint8_t cls, uint8_t flags)
 	if ((flags & GSN_WR_F_FENCE) && qp->n_read)
 		return false;
 	if ((cls & DEV_OPC_READ) && qp->n_write)
+		return false;
+	/*
+	 * A READ or atomic travels as a GET on VC0 while write data travels on
+	 * VC1 and could overtake it: if the responder refused the READ, a later
+	 * write must not have landed there.  So writes and sends wait for
+	 * earlier READs and atomics, as a verbs responder's ordering implies.
+	 */
+	if ((cls & DEV_OPC_WRITE) && qp->n_read)
 		return false;
 	if ((cls & DEV_OPC_RC_SEND) && qp->n_rc_put)
 		return false;

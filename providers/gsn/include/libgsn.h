@@ -252,7 +252,10 @@ struct gsn_wc {
 
 /*
  * Takes up to num completions: returns how many (0 if none), or -EINVAL,
- * or -EIO when the ring is inconsistent (gsnd misbehaved; the CQ is dead).
+ * or -EIO when the ring is inconsistent (gsnd misbehaved; the CQ is dead)
+ * or when gsnd has gone away and every completion it produced has been
+ * taken (checked every 64 empty polls; GSN_EVENT_DEVICE_FATAL follows on
+ * the async queue).
  * A receive whose data gsnd delivered inside the completion (small
  * messages, GSN_WC_F_INLINE) is copied here into the buffers of the
  * receive request, so the data is in place when the completion is seen.

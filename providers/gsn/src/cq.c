@@ -327,8 +327,14 @@ int gsn_poll_cq(struct gsn_cq *pub, int num, struct gsn_wc *wc)
 		yield = ++cq->empty_polls % GSN_POLL_YIELD_EVERY == 0;
 	}
 	pthread_mutex_unlock(&cq->lock);
-	if (yield)
+	if (yield) {
 		sched_yield(); /* the NIC is a process: let it run (see gsn_priv.h) */
+		/* A dead gsnd produces nothing more: say so rather than let a
+		 * polling loop spin forever (completions already in the ring
+		 * were delivered first). */
+		if (!gsn_ctx_alive(to_ctx(pub->context)))
+			return -EIO;
+	}
 	return n;
 }
 

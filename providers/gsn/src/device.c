@@ -369,6 +369,15 @@ int gsn_cmd(struct gsn_ctx *ctx, uint16_t type, const void *req, size_t req_len,
 	return 0;
 }
 
+bool gsn_ctx_alive(struct gsn_ctx *ctx)
+{
+	pthread_mutex_lock(&ctx->lock);
+	drain(ctx); /* non-blocking: a closed connection marks the device dead */
+	bool alive = !ctx->dead;
+	pthread_mutex_unlock(&ctx->lock);
+	return alive;
+}
+
 int gsn_get_async_event(struct gsn_context *pub, struct gsn_async_event *event)
 {
 	struct gsn_ctx *ctx = to_ctx(pub);

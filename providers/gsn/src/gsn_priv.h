@@ -278,6 +278,8 @@ int gsn_qring_init(struct gsn_qring *r, void *base, size_t region, uint32_t log2
  * transport error (-ECONNRESET when gsnd is gone: the context is dead
  * from then on).  The caller holds ctx->lock.
  */
+/* False once gsnd has gone (checks the control connection without blocking). */
+bool gsn_ctx_alive(struct gsn_ctx *ctx);
 int gsn_cmd(struct gsn_ctx *ctx, uint16_t type, const void *req, size_t req_len, void *resp,
 	    size_t resp_len, int *fds, size_t nfds);
 /* True for errors that mean the connection, not the object, failed. */
