@@ -466,7 +466,6 @@ bool dev_exec_flush(struct dev_qp *qp);
 /* RESET / destroy: ops dropped without completions. */
 void dev_exec_drop(struct dev_qp *qp);
 uint8_t dev_wc_status(int st_status, int reason, bool receiver);
-uint8_t dev_wc_opcode(uint8_t wr_opcode);
 void dev_complete(struct dev_qp *qp, bool recv, const struct gsn_cqe *e, bool solicited);
 
 /* ---- dev_recv.c ---- */

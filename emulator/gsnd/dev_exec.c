@@ -60,26 +60,6 @@ static bool is_atomic(uint8_t op)
 	return op >= GSN_WR_ATOMIC_CMP_AND_SWP && op <= GSN_WR_ATOMIC_FETCH_CLEAR;
 }
 
-uint8_t dev_wc_opcode(uint8_t op)
-{
-	switch (op) {
-	case GSN_WR_SEND:
-	case GSN_WR_SEND_WITH_IMM:
-		return GSN_WC_SEND;
-	case GSN_WR_RDMA_WRITE:
-	case GSN_WR_RDMA_WRITE_WITH_IMM:
-		return GSN_WC_RDMA_WRITE;
-	case GSN_WR_RDMA_READ:
-		return GSN_WC_RDMA_READ;
-	case GSN_WR_ATOMIC_CMP_AND_SWP:
-		return GSN_WC_COMP_SWAP;
-	case GSN_WR_ATOMIC_FETCH_AND_ADD:
-		return GSN_WC_FETCH_ADD;
-	default:
-		return GSN_WC_ATOMIC;
-	}
-}
-
 uint8_t dev_wc_status(int st, int reason, bool receiver)
 {
 	(void)reason;
@@ -614,7 +594,7 @@ static void op_cqe(struct dev_qp *qp, const struct dev_op *op, uint8_t status)
 	struct gsn_cqe e = {
 		.wr_id = op->w.wr_id,
 		.status = status,
-		.opcode = dev_wc_opcode(op->w.opcode),
+		.opcode = gsn_wc_opcode_of(op->w.opcode),
 		.byte_len = (uint32_t)op->total,
 		.qp_num = qp->qpn,
 		.src_qp = qp->dest_qpn,
@@ -754,7 +734,7 @@ static void flush_ring(struct dev_qp *qp)
 		qp->sq.idx++;
 		__atomic_store_n(&qp->sq.h->consumer, qp->sq.idx, __ATOMIC_RELEASE);
 		e.wr_id = w.wr_id;
-		e.opcode = dev_wc_opcode(w.opcode);
+		e.opcode = gsn_wc_opcode_of(w.opcode);
 		dev_complete(qp, false, &e, false);
 	}
 }

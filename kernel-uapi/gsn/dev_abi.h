@@ -155,6 +155,27 @@ enum gsn_wc_opcode {
 	GSN_WC_RECV_RDMA_WITH_IMM = 129,
 };
 
+/* The completion opcode a send-queue work request completes with. */
+static inline uint8_t gsn_wc_opcode_of(uint8_t wr_opcode)
+{
+	switch (wr_opcode) {
+	case GSN_WR_SEND:
+	case GSN_WR_SEND_WITH_IMM:
+		return GSN_WC_SEND;
+	case GSN_WR_RDMA_WRITE:
+	case GSN_WR_RDMA_WRITE_WITH_IMM:
+		return GSN_WC_RDMA_WRITE;
+	case GSN_WR_RDMA_READ:
+		return GSN_WC_RDMA_READ;
+	case GSN_WR_ATOMIC_CMP_AND_SWP:
+		return GSN_WC_COMP_SWAP;
+	case GSN_WR_ATOMIC_FETCH_AND_ADD:
+		return GSN_WC_FETCH_ADD;
+	default:
+		return GSN_WC_ATOMIC;
+	}
+}
+
 #define GSN_WC_F_WITH_IMM 0x1u
 #define GSN_WC_F_INLINE 0x2u  /* payload in inline_data: libgsn copies it to the receive buffer */
 

@@ -91,26 +91,6 @@ int make_shm(size_t len, void **map, int *memfd)
 	return 0;
 }
 
-uint8_t wc_opcode(uint8_t wr)
-{
-	switch (wr) {
-	case GSN_WR_SEND:
-	case GSN_WR_SEND_WITH_IMM:
-		return GSN_WC_SEND;
-	case GSN_WR_RDMA_WRITE:
-	case GSN_WR_RDMA_WRITE_WITH_IMM:
-		return GSN_WC_RDMA_WRITE;
-	case GSN_WR_RDMA_READ:
-		return GSN_WC_RDMA_READ;
-	case GSN_WR_ATOMIC_CMP_AND_SWP:
-		return GSN_WC_COMP_SWAP;
-	case GSN_WR_ATOMIC_FETCH_AND_ADD:
-		return GSN_WC_FETCH_ADD;
-	default:
-		return GSN_WC_ATOMIC;
-	}
-}
-
 } // namespace
 
 // ---- rings ----
@@ -818,7 +798,7 @@ bool FakeDev::flush(Qp &q)
 		gsn_cqe e{};
 		e.wr_id = w.wr_id;
 		e.status = GSN_WC_WR_FLUSH_ERR;
-		e.opcode = wc_opcode(w.opcode);
+		e.opcode = gsn_wc_opcode_of(w.opcode);
 		e.qp_num = q.qp_num;
 		complete(q, false, e, false);
 		did = true;
@@ -858,7 +838,7 @@ bool FakeDev::step_qp(Qp &q)
 		bool solicited = w.flags & GSN_WR_F_SOLICITED;
 		std::vector<uint8_t> data;
 		se.wr_id = w.wr_id;
-		se.opcode = wc_opcode(w.opcode);
+		se.opcode = gsn_wc_opcode_of(w.opcode);
 		se.qp_num = q.qp_num;
 		se.src_qp = p->qp_num;
 		se.status = GSN_WC_SUCCESS;
