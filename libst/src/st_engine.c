@@ -122,6 +122,7 @@ void st_engine_destroy(st_engine *eng)
 	}
 	for (uint32_t m = 1; m < eng->regions_cap; m++)
 		free(eng->regions[m]);
+	st_idmap_free(&eng->region_keys);
 	while (eng->listeners) {
 		struct st_listener *l = eng->listeners;
 		eng->listeners = l->next;
@@ -265,15 +266,15 @@ uint64_t st_next_deadline(const st_engine *eng)
 
 /* ---- id map ------------------------------------------------------------------------ */
 
-static size_t idmap_slot(uint32_t id, size_t cap)
+static size_t idmap_slot(uint64_t id, size_t cap)
 {
-	return (size_t)((id * 2654435761u) & (cap - 1));
+	return (size_t)(((id * 0x9e3779b97f4a7c15ull) >> 32) & (cap - 1));
 }
 
 static int idmap_grow(struct st_idmap *m)
 {
 	size_t cap = m->cap ? m->cap * 2 : 16;
-	uint32_t *keys = calloc(cap, sizeof(*keys));
+	uint64_t *keys = calloc(cap, sizeof(*keys));
 	void **vals = calloc(cap, sizeof(*vals));
 	if (!keys || !vals) {
 		free(keys);
@@ -297,7 +298,7 @@ static int idmap_grow(struct st_idmap *m)
 	return 0;
 }
 
-int st_idmap_put(struct st_idmap *m, uint32_t id, void *val)
+int st_idmap_put(struct st_idmap *m, uint64_t id, void *val)
 {
 	if (id == 0)
 		return -EINVAL;
@@ -313,7 +314,7 @@ int st_idmap_put(struct st_idmap *m, uint32_t id, void *val)
 	return 0;
 }
 
-void *st_idmap_get(const struct st_idmap *m, uint32_t id)
+void *st_idmap_get(const struct st_idmap *m, uint64_t id)
 {
 	if (id == 0 || m->cap == 0)
 		return NULL;
@@ -326,7 +327,7 @@ void *st_idmap_get(const struct st_idmap *m, uint32_t id)
 	return NULL;
 }
 
-void st_idmap_del(struct st_idmap *m, uint32_t id)
+void st_idmap_del(struct st_idmap *m, uint64_t id)
 {
 	if (id == 0 || m->cap == 0)
 		return;
@@ -340,7 +341,7 @@ void st_idmap_del(struct st_idmap *m, uint32_t id)
 	m->count--;
 	/* re-insert the rest of the cluster so lookups never stop early */
 	for (size_t j = (i + 1) & (m->cap - 1); m->keys[j]; j = (j + 1) & (m->cap - 1)) {
-		uint32_t k = m->keys[j];
+		uint64_t k = m->keys[j];
 		void *v = m->vals[j];
 		m->keys[j] = 0;
 		m->vals[j] = NULL;
@@ -658,12 +659,7 @@ struct st_region *st_region_get(st_engine *eng, uint16_t mx)
 
 struct st_region *st_region_by_key(st_engine *eng, uint64_t key)
 {
-	if (key == 0)
-		return NULL;
-	for (uint32_t m = 1; m < eng->regions_cap; m++)
-		if (eng->regions[m] && eng->regions[m]->key == key)
-			return eng->regions[m];
-	return NULL;
+	return st_idmap_get(&eng->region_keys, key);
 }
 
 static int regions_reserve(st_engine *eng)
@@ -705,6 +701,10 @@ int st_region_register(st_engine *eng, uint64_t len, unsigned access, uint64_t k
 	struct st_region *r = calloc(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
+	if (st_idmap_put(&eng->region_keys, key, r)) {
+		free(r);
+		return -ENOMEM;
+	}
 	r->mx = (uint16_t)m;
 	r->access = access;
 	r->len = len;
@@ -724,9 +724,12 @@ int st_region_deregister(st_engine *eng, uint16_t mx)
 		return -ENOENT;
 	if (r->users)
 		return -EBUSY;
-	for (uint32_t p = 1; p < eng->vcs_cap; p++)
+	/* only regions with remote access are ever exposed (RMR refuses the rest),
+	 * so short-lived local regions skip the walk over every VC */
+	for (uint32_t p = 1; r->access && p < eng->vcs_cap; p++)
 		if (eng->vcs[p])
 			st_mem_release_exposure(eng, eng->vcs[p], mx);
+	st_idmap_del(&eng->region_keys, r->key);
 	eng->regions[mx] = NULL;
 	eng->region_count--;
 	free(r);

@@ -35,17 +35,18 @@ void st_timer_arm(st_engine *eng, struct st_timer *t, uint64_t deadline);
 void st_timer_cancel(st_engine *eng, struct st_timer *t);
 static inline bool st_timer_armed(const struct st_timer *t) { return t->heap_idx != SIZE_MAX; }
 
-/* ---- id -> pointer map (open addressing, id 0 is never stored) ------------------ */
+/* ---- key -> pointer map (open addressing, key 0 is never stored) -----------------
+ * Keys are 64-bit so one map serves wire ids and region keys alike. */
 
 struct st_idmap {
-	uint32_t *keys;
+	uint64_t *keys;
 	void **vals;
 	size_t cap, count; /* cap is 0 or a power of two */
 };
 
-int st_idmap_put(struct st_idmap *m, uint32_t id, void *val);
-void *st_idmap_get(const struct st_idmap *m, uint32_t id);
-void st_idmap_del(struct st_idmap *m, uint32_t id);
+int st_idmap_put(struct st_idmap *m, uint64_t id, void *val);
+void *st_idmap_get(const struct st_idmap *m, uint64_t id);
+void st_idmap_del(struct st_idmap *m, uint64_t id);
 void st_idmap_free(struct st_idmap *m);
 
 /* ---- the window over the peer's request ids -------------------------------------
@@ -194,7 +195,7 @@ int st_region_write(st_engine *eng, struct st_region *r, uint64_t off, const voi
 struct st_rkey_entry; /* st_mem.c */
 
 struct st_mem_vc {
-	struct st_idmap rkeys_by_lo;      /* fold of rkey -> chain of st_rkey_entry (st_mem.c) */
+	struct st_idmap rkeys_by_key;     /* rkey -> st_rkey_entry (st_mem.c) */
 	struct st_rkey_entry *rkeys;      /* list of cached/pending peer regions */
 	struct st_idmap exposed;          /* our Mx exposed to this VC: mx -> struct st_region */
 	struct st_req_queue put_wait;     /* our PUTs waiting for room on the wire */
@@ -268,6 +269,7 @@ struct st_engine {
 
 	struct st_region **regions;  /* indexed by mx, [0] unused */
 	uint32_t regions_cap;
+	struct st_idmap region_keys; /* key -> struct st_region */
 	uint32_t region_count;
 	uint16_t mx_hint;
 

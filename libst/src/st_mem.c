@@ -161,7 +161,6 @@ enum rk_state { RK_PENDING, RK_READY };
 struct mem_rmr;
 
 struct st_rkey_entry {
-	struct st_rkey_entry *hnext;       /* next with the same fold (rkeys_by_lo chain) */
 	struct st_rkey_entry *prev, *next; /* vc->mem.rkeys */
 	uint64_t rkey;
 	enum rk_state state;
@@ -172,30 +171,18 @@ struct st_rkey_entry {
 	struct mem_rmr *rmr;               /* PENDING: our Request_Memory_Region */
 };
 
-/* The idmap takes 32-bit non-zero keys: fold the 64-bit rkey and chain collisions. */
-static uint32_t rk_fold(uint64_t rkey)
-{
-	uint32_t f = (uint32_t)(rkey ^ (rkey >> 32));
-	return f ? f : 1;
-}
-
 static struct st_rkey_entry *rk_find(const struct st_mem_vc *m, uint64_t rkey)
 {
-	struct st_rkey_entry *e = st_idmap_get(&m->rkeys_by_lo, rk_fold(rkey));
-	while (e && e->rkey != rkey)
-		e = e->hnext;
-	return e;
+	return st_idmap_get(&m->rkeys_by_key, rkey);
 }
 
 static struct st_rkey_entry *rk_add(struct st_mem_vc *m, uint64_t rkey)
 {
-	uint32_t f = rk_fold(rkey);
 	struct st_rkey_entry *e = calloc(1, sizeof(*e));
 	if (!e)
 		return NULL;
 	e->rkey = rkey;
-	e->hnext = st_idmap_get(&m->rkeys_by_lo, f);
-	if (st_idmap_put(&m->rkeys_by_lo, f, e)) {
+	if (st_idmap_put(&m->rkeys_by_key, rkey, e)) {
 		free(e);
 		return NULL;
 	}
@@ -209,20 +196,7 @@ static struct st_rkey_entry *rk_add(struct st_mem_vc *m, uint64_t rkey)
 /* Unlinks and frees e; nothing may wait on it any more. */
 static void rk_drop(struct st_mem_vc *m, struct st_rkey_entry *e)
 {
-	uint32_t f = rk_fold(e->rkey);
-	struct st_rkey_entry *head = st_idmap_get(&m->rkeys_by_lo, f);
-	if (head == e) {
-		/* delete before re-inserting: the put then reuses the freed slot and
-		 * cannot need memory */
-		st_idmap_del(&m->rkeys_by_lo, f);
-		if (e->hnext)
-			(void)st_idmap_put(&m->rkeys_by_lo, f, e->hnext);
-	} else {
-		while (head && head->hnext != e)
-			head = head->hnext;
-		if (head)
-			head->hnext = e->hnext;
-	}
+	st_idmap_del(&m->rkeys_by_key, e->rkey);
 	if (e->prev)
 		e->prev->next = e->next;
 	else
@@ -1556,7 +1530,7 @@ void st_mem_vc_release(st_engine *eng, struct st_vc *vc)
 		m->rkeys = e->next;
 		free(e);
 	}
-	st_idmap_free(&m->rkeys_by_lo);
+	st_idmap_free(&m->rkeys_by_key);
 	st_idmap_free(&m->exposed);
 	memset(m, 0, sizeof(*m));
 }
