@@ -37,6 +37,13 @@ uint32_t gsn_crc32c_sw(uint32_t crc, const void *buf, size_t len);
  */
 uint32_t gsn_crc32c_hw(uint32_t crc, const void *buf, size_t len);
 
+/*
+ * CRC-32C (from 0) of the 32 data bytes of a micropacket followed by 6
+ * control-word bytes: the LCRC's input.  Same value as two gsn_crc32c()
+ * calls, without their loops and dispatch: it runs twice per micropacket.
+ */
+uint32_t gsn_crc32c_mpkt(const uint8_t data[32], const uint8_t ctl[6]);
+
 /* True when this build and this CPU have a CRC-32C instruction. */
 bool gsn_crc32c_hw_available(void);
 

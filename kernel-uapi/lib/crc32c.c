@@ -102,6 +102,29 @@ bool gsn_crc32c_hw_available(void)
 	return __builtin_cpu_supports("sse4.2");
 }
 
+/* Unaligned little-endian loads: the crc32 instruction consumes multi-byte
+ * operands low byte first, i.e. in memory order on this little-endian ISA. */
+__attribute__((target("sse4.2")))
+static uint32_t crc32c_mpkt_hw(const uint8_t *data, const uint8_t *ctl)
+{
+	unsigned long long q = 0xffffffffu;
+	uint64_t v[4];
+	uint32_t c4;
+	uint16_t c2;
+
+	memcpy(v, data, sizeof(v));
+	q = _mm_crc32_u64(q, v[0]);
+	q = _mm_crc32_u64(q, v[1]);
+	q = _mm_crc32_u64(q, v[2]);
+	q = _mm_crc32_u64(q, v[3]);
+	memcpy(&c4, ctl, sizeof(c4));
+	memcpy(&c2, ctl + 4, sizeof(c2));
+	uint32_t c = _mm_crc32_u32((uint32_t)q, c4);
+	c = _mm_crc32_u16(c, c2);
+	return ~c;
+}
+#define GSN_CRC_HAVE_MPKT_HW 1
+
 #elif defined(GSN_CRC_HW_ARM)
 
 #if defined(__clang__)
@@ -166,6 +189,15 @@ uint32_t gsn_crc32c_hw(uint32_t crc, const void *buf, size_t len)
 	if (!gsn_crc32c_hw_available())
 		return gsn_crc32c_sw(crc, buf, len);
 	return crc32c_hw_impl(crc, buf, len);
+}
+
+uint32_t gsn_crc32c_mpkt(const uint8_t data[32], const uint8_t ctl[6])
+{
+#if defined(GSN_CRC_HAVE_MPKT_HW)
+	if (gsn_crc32c_hw_available())
+		return crc32c_mpkt_hw(data, ctl);
+#endif
+	return gsn_crc32c(gsn_crc32c(0, data, 32), ctl, 6);
 }
 
 uint32_t gsn_crc32c(uint32_t crc, const void *buf, size_t len)

@@ -29,9 +29,7 @@ uint16_t gsn_mpkt_lcrc(const uint8_t data[GSN_MPKT_DATA], uint64_t ctl_word)
 
 	gsn_put_be64(w, ctl_word);
 	/* The data bytes first, then control bits 63..16 (wire bytes 0..5). */
-	uint32_t c = gsn_crc32c(0, data, GSN_MPKT_DATA);
-	c = gsn_crc32c(c, w, 6);
-	return gsn_crc_fold16(c);
+	return gsn_crc_fold16(gsn_crc32c_mpkt(data, w));
 }
 
 void gsn_mpkt_encode(const struct gsn_mpkt_ctl *c, const uint8_t *data, uint8_t out[GSN_MPKT_LEN])
