@@ -12,7 +12,13 @@
  * is lost to a full queue (only a link reset, or FIFOs past DEV_TXQ_MAX
  * while a link stays down, lose operations; libst's timers repair that).
  * New work does not start while the FIFOs hold more than DEV_TXQ_HIGH
- * bytes.
+ * bytes.  UD datagrams (dev_ud.c) take the same FIFOs, so they keep their
+ * order with each other and with ST Data on VC1.
+ *
+ * Region keys.  rkeys are per client: each MR's st region has an engine
+ * key of gsnd's choosing, and an incoming Request_Memory_Region has its key
+ * translated (dev_rkey_resolve) by the client of the QP its VC belongs to
+ * before libst sees it.  No other ST operation names a region by key.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -159,7 +165,7 @@ bool dev_tx_backlogged(const struct gsnd_dev *dev)
 }
 
 static int txq_push(struct gsnd_dev *dev, unsigned vc, const uint8_t dst[GSN_ULA_LEN],
-		    const struct iovec *iov, unsigned n)
+		    uint16_t ethertype, const struct iovec *iov, unsigned n)
 {
 	size_t len = 0;
 
@@ -173,6 +179,7 @@ static int txq_push(struct gsnd_dev *dev, unsigned vc, const uint8_t dst[GSN_ULA
 		return -ENOMEM;
 	m->next = NULL;
 	memcpy(m->dst, dst, GSN_ULA_LEN);
+	m->ethertype = ethertype;
 	m->len = len;
 	len = 0;
 	for (unsigned i = 0; i < n; i++) {
@@ -189,8 +196,23 @@ static int txq_push(struct gsnd_dev *dev, unsigned vc, const uint8_t dst[GSN_ULA
 	q->tail = m;
 	q->bytes += m->len;
 	dev->txq_bytes += m->len;
-	dev->st.st_queued++;
 	return 0;
+}
+
+int dev_tx(struct gsnd_dev *dev, unsigned vc, const uint8_t dst[GSN_ULA_LEN],
+	   uint16_t ethertype, const struct iovec *iov, unsigned n)
+{
+	if (vc >= GSN_VC_COUNT || !dev->d->ep)
+		return -EINVAL;
+	if (!dev->txq[vc].head) {
+		int rc = gsn_msg_send(dev->d->ep->msg, vc, dst, ethertype, iov, (int)n);
+
+		if (rc != -EAGAIN)
+			return rc;
+	}
+	int rc = txq_push(dev, vc, dst, ethertype, iov, n);
+
+	return rc ? rc : 1;
 }
 
 static int lower_send(void *ctx, const uint8_t dst[ST_ULA_LEN], unsigned vc,
@@ -199,30 +221,37 @@ static int lower_send(void *ctx, const uint8_t dst[ST_ULA_LEN], unsigned vc,
 	struct gsnd_dev *dev = ctx;
 	struct iovec iov[8];
 
-	if (vc >= GSN_VC_COUNT || iovcnt > 7 || !dev->d->ep)
+	if (iovcnt > 7)
 		return -EINVAL;
 	iov[0].iov_base = (void *)hdr;
 	iov[0].iov_len = ST_HDR_LEN;
 	for (unsigned i = 0; i < iovcnt; i++)
 		iov[i + 1] = payload[i];
-	if (!dev->txq[vc].head) {
-		int rc = gsn_msg_send(dev->d->ep->msg, vc, dst, GSN_ETHERTYPE_ST, iov,
-				      (int)iovcnt + 1);
+	int rc = dev_tx(dev, vc, dst, GSN_ETHERTYPE_ST, iov, iovcnt + 1);
 
-		if (rc == 0) {
-			dev->st.st_sent++;
-			return 0;
-		}
-		if (rc != -EAGAIN) {
-			dev->st.st_send_errors++;
-			return rc;
-		}
+	if (rc < 0) {
+		dev->st.st_send_errors++;
+		return rc;
 	}
-	int rc = txq_push(dev, vc, dst, iov, iovcnt + 1);
+	if (rc)
+		dev->st.st_queued++;
+	else
+		dev->st.st_sent++;
+	return 0;
+}
 
+/* A Message that waited in a FIFO left (rc 0) or was lost. */
+static void txq_count(struct gsnd_dev *dev, uint16_t ethertype, int rc)
+{
+	if (ethertype != GSN_ETHERTYPE_ST) {
+		if (rc)
+			dev->st.ud_send_errors++;
+		return;
+	}
 	if (rc)
 		dev->st.st_send_errors++;
-	return rc;
+	else
+		dev->st.st_sent++;
 }
 
 static void txq_pump(struct gsnd_dev *dev, unsigned vc)
@@ -232,14 +261,11 @@ static void txq_pump(struct gsnd_dev *dev, unsigned vc)
 	while (q->head) {
 		struct dev_txmsg *m = q->head;
 		struct iovec iov = {m->data, m->len};
-		int rc = gsn_msg_send(dev->d->ep->msg, vc, m->dst, GSN_ETHERTYPE_ST, &iov, 1);
+		int rc = gsn_msg_send(dev->d->ep->msg, vc, m->dst, m->ethertype, &iov, 1);
 
 		if (rc == -EAGAIN)
 			return;
-		if (rc)
-			dev->st.st_send_errors++;
-		else
-			dev->st.st_sent++;
+		txq_count(dev, m->ethertype, rc);
 		q->head = m->next;
 		if (!q->head)
 			q->tail = NULL;
@@ -475,6 +501,10 @@ int gsnd_dev_init(struct gsnd *d)
 	if (!err)
 		err = dev_regions_init(dev);
 	if (!err) {
+		dev->ud_buf = malloc(GSN_UD_WIRE_HDR_LEN + GSN_UD_MAX_PAYLOAD);
+		err = dev->ud_buf ? 0 : -ENOMEM;
+	}
+	if (!err) {
 		dev->deadline_id = gsn_loop_add_deadline(d->loop, dev_next, dev_expire, dev);
 		err = dev->deadline_id < 0 ? dev->deadline_id : 0;
 	}
@@ -509,6 +539,7 @@ void gsnd_dev_fini(struct gsnd *d)
 	st_engine_destroy(dev->eng);
 	dev_zombies_reap(dev, true);
 	txq_free(dev);
+	free(dev->ud_buf);
 	free(dev);
 	d->ep->dev = NULL;
 }
@@ -527,11 +558,31 @@ static uint32_t access_needed(const struct st_hdr *h)
 	return fn == ST_FN_GET ? GSN_ACCESS_REMOTE_READ : GSN_ACCESS_REMOTE_ATOMIC;
 }
 
+/*
+ * Request_Memory_Region names the region by the rkey its owner's client
+ * knows: rewrites it (into raw) as the engine key it resolves to for the
+ * QP the VC belongs to.  False for a malformed one (RMR carries no payload).
+ */
+static bool rmr_translate(const struct gsnd_dev *dev, struct st_hdr *h, size_t len,
+			  uint8_t raw[ST_HDR_LEN])
+{
+	if (len != ST_HDR_LEN)
+		return false;
+	uint64_t key = dev_rkey_resolve(dev->in_qp, (uint64_t)h->bufx << 32 | h->offset);
+
+	h->bufx = (uint32_t)(key >> 32);
+	h->offset = (uint32_t)key;
+	st_hdr_encode(h, raw, h->cksum != 0);
+	return true;
+}
+
 void gsnd_dev_input(struct gsnd *d, unsigned vc, const uint8_t src[GSN_ULA_LEN],
 		    const uint8_t *pdu, size_t len)
 {
 	struct gsnd_dev *dev = dev_of(d);
+	uint8_t raw[ST_HDR_LEN];
 	struct st_hdr h;
+	bool ok = true;
 
 	if (!dev)
 		return;
@@ -541,8 +592,12 @@ void gsnd_dev_input(struct gsnd *d, unsigned vc, const uint8_t src[GSN_ULA_LEN],
 	if (st_hdr_decode(pdu, len, &h) == ST_HDR_OK) {
 		dev->in_qp = dev_vc_qp(dev, h.d_port);
 		dev->in_need = access_needed(&h);
+		if (h.op == ST_OP_REQUEST_MEMORY_REGION) {
+			ok = rmr_translate(dev, &h, len, raw);
+			pdu = raw;
+		}
 	}
-	if (st_input(dev->eng, src, vc, pdu, len) < 0)
+	if (!ok || st_input(dev->eng, src, vc, pdu, len) < 0)
 		dev->st.st_input_drops++;
 	dev->in_qp = NULL;
 	dev->in_need = 0;
@@ -617,6 +672,7 @@ void gsnd_dev_stats(const struct gsnd *d, char *buf, size_t cap, size_t *off)
 		      (unsigned long long)s->access_denied, (unsigned long long)s->connects,
 		      (unsigned long long)s->accepts, (unsigned long long)s->refusals,
 		      (unsigned long long)s->vc_closed, dev->sleeping ? 1 : 0);
+	dev_ud_stats(dev, buf, cap, off);
 	gsn_ctl_textf(buf, cap, off,
 		      "st.retransmits=%llu\nst.timeouts=%llu\nst.rejects_sent=%llu\n"
 		      "st.rejects_received=%llu\nst.bytes_sent=%llu\nst.bytes_received=%llu\n"

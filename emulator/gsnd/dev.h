@@ -16,6 +16,7 @@
  *	dev_qp.c    QP rings, doorbells, need-wakeup, states, connections
  *	dev_exec.c  send work -> ST operations, completions in order, errors
  *	dev_recv.c  receive work, receive completions, immediate data
+ *	dev_ud.c    UD queue pairs: datagrams (EtherType 0x88B6) out and in
  *	dev_loop.c  the loopback port (--cable 0=loopback)
  *
  * Handles given to libst are integers: a QP is known to ST events by its
@@ -31,6 +32,7 @@
 #include <sys/types.h>
 
 #include <gsn/dev_abi.h>
+#include <gsn/ud_wire.h>
 #include <st/st.h>
 
 #include "element.h"
@@ -62,6 +64,8 @@
 #define DEV_TXQ_MAX (256u << 20)   /* queued bytes above which operations are lost */
 #define DEV_RKEY_CACHE 16u         /* remote region bases kept per QP */
 #define DEV_PENDING_IMM 256u       /* immediates waiting for a receive, per QP */
+#define DEV_UD_VC 1u               /* datagrams travel on VC1 (4100 micropackets) */
+#define DEV_UD_BATCH 256u          /* UD send WQEs taken per QP and pump round */
 
 /* ---- time ---- */
 #define DEV_SPIN_US_DEFAULT 50u
@@ -85,6 +89,7 @@
 #define DEV_KEY_ZWIMM 0xFFFFFFFFFFFFFF03ull     /* zero-length RDMA WRITE with immediate */
 #define DEV_KEY_ZLEN 0xFFFFFFFFFFFFFF04ull      /* length of the next WRITE with immediate */
 #define DEV_KEY_ZSRC 0xFFFFFFFFFFFFFF05ull      /* (local) the byte the above send */
+#define DEV_KEY_NONE 0xFFFFFFFFFFFFFF06ull      /* never registered: "no such region" */
 #define DEV_SINKS 4u
 #define DEV_SINK_LEN 8u
 
@@ -146,7 +151,8 @@ struct dev_mr {
 	uint32_t handle;    /* also the lkey */
 	uint32_t access;    /* GSN_ACCESS_* */
 	uint64_t rkey, addr, len;
-	uint16_t mx;        /* st region (every MR has one: it reserves the key) */
+	uint64_t ekey;      /* the st region's key: unique in the engine (rkeys are per client) */
+	uint16_t mx;        /* st region (every MR has one) */
 	uint32_t refs;      /* work requests using it locally */
 	bool dead;          /* deregistered while still referenced */
 };
@@ -266,6 +272,8 @@ struct dev_qp {
 	struct dev_pd *pd;
 	struct dev_cq *scq, *rcq;
 	uint32_t handle, qpn, uid;
+	uint32_t type;       /* enum gsn_qp_type */
+	uint32_t qkey;       /* UD */
 	uint32_t state;      /* enum gsn_qp_state */
 	uint32_t access;     /* GSN_ACCESS_REMOTE_* allowed */
 	uint32_t max_send_sge, max_recv_sge, max_inline;
@@ -311,17 +319,26 @@ struct dev_qp {
 	uint64_t wqes, recvs;
 };
 
+/* A client's rkeys -> its MRs: open addressing, linear probing. */
+struct dev_keymap {
+	struct dev_mr **slot; /* NULL: free; DEV_KEYMAP_GONE: deleted */
+	uint32_t cap;         /* a power of two, or 0 */
+	uint32_t n, used;     /* live entries; live + deleted */
+};
+
 struct dev_client {
 	struct dev_client *next;
 	struct gsnd_dev *dev;
 	uint64_t id; /* the control client's */
 	pid_t pid;
 	struct dev_tab pds, mrs, cqs, qps;
+	struct dev_keymap keys; /* rkeys are this client's own name space */
 };
 
 struct dev_txmsg {
 	struct dev_txmsg *next;
 	uint8_t dst[GSN_ULA_LEN];
+	uint16_t ethertype;
 	size_t len;
 	uint8_t data[];
 };
@@ -336,6 +353,10 @@ struct dev_stats {
 	uint64_t events, wqes, recvs, cqes, cq_overflows, wc_errors, flushed;
 	uint64_t dma_errors, access_denied, connects, accepts, refusals, vc_closed;
 	uint64_t clients_total;
+	/* UD: datagrams handed to the link, lost on the way out, delivered, dropped on arrival */
+	uint64_t ud_sent, ud_send_errors, ud_received;
+	uint64_t ud_drop_malformed, ud_drop_no_qp, ud_drop_state, ud_drop_qkey;
+	uint64_t ud_drop_no_recv, ud_drop_short, ud_drop_bad_recv;
 };
 
 struct gsnd_dev {
@@ -349,6 +370,8 @@ struct gsnd_dev {
 	struct dev_qp *vc_qp[DEV_MAX_VCS + 1];
 	uint32_t next_qpn, next_uid;
 	uint64_t next_temp_key;
+	uint64_t next_ekey;     /* engine keys of MRs */
+	uint8_t *ud_buf;        /* a datagram being built: wire header + payload */
 	struct dev_txq txq[GSN_VC_COUNT];
 	size_t txq_bytes;
 	/* the incoming operation being handed to libst (remote access checks) */
@@ -385,6 +408,12 @@ struct dev_qp *dev_ctx_qp(const struct gsnd_dev *dev, uint16_t vc, uint64_t user
 void dev_async(struct gsnd_dev *dev, const struct dev_client *cl, uint32_t type,
 	       uint32_t handle);
 bool dev_tx_backlogged(const struct gsnd_dev *dev);
+/*
+ * One Message to dst on vc: to msg at once, or into the FIFO behind what
+ * waits there.  0 (handed over), 1 (queued), -errno (lost).
+ */
+int dev_tx(struct gsnd_dev *dev, unsigned vc, const uint8_t dst[GSN_ULA_LEN],
+	   uint16_t ethertype, const struct iovec *iov, unsigned n);
 int dev_tab_add(struct dev_tab *t, void *obj, uint32_t *handle);
 void *dev_tab_get(const struct dev_tab *t, uint32_t handle);
 void dev_tab_del(struct dev_tab *t, uint32_t handle);
@@ -401,6 +430,14 @@ int dev_mr_reg(struct dev_client *cl, const struct gsn_dev_reg_mr_req *req,
 	       struct gsn_dev_reg_mr_resp *resp);
 int dev_mr_dereg(struct dev_client *cl, uint32_t handle);
 void dev_mr_free_all(struct dev_client *cl);
+/* The client's MR with rkey, or NULL. */
+struct dev_mr *dev_mr_by_rkey(const struct dev_client *cl, uint64_t rkey);
+/*
+ * The engine key an incoming Request_Memory_Region naming rkey resolves to:
+ * rkeys name the MRs of the client whose QP the VC belongs to (qp), gsnd's
+ * reserved keys name gsnd's own regions, anything else no region.
+ */
+uint64_t dev_rkey_resolve(const struct dev_qp *qp, uint64_t rkey);
 /*
  * Builds the local buffer of n SGEs: each lkey an MR of the QP's client and
  * PD, the range inside it, LOCAL_WRITE for a sink.  GSN_WC_SUCCESS with
@@ -414,6 +451,10 @@ int dev_sgl_register(struct gsnd_dev *dev, struct dev_sgl *s);
 /* Deregisters and frees (or parks it while libst still uses it). */
 void dev_sgl_release(struct gsnd_dev *dev, struct dev_sgl *s);
 void dev_zombies_reap(struct gsnd_dev *dev, bool all);
+/* The first len bytes of a work request's SGEs, read / written (0 or -errno). */
+int dev_sgl_gather(struct gsnd_dev *dev, struct dev_sgl *s, void *dst, size_t len);
+int dev_sgl_scatter(struct gsnd_dev *dev, struct dev_sgl *s, const struct iovec *src,
+		    unsigned n);
 int dev_mem_read(void *ctx, void *cookie, uint64_t off, void *dst, size_t len);
 int dev_mem_write(void *ctx, void *cookie, uint64_t off, const void *src, size_t len);
 int dev_regions_init(struct gsnd_dev *dev);
@@ -451,6 +492,7 @@ void dev_qp_ev_refused(struct gsnd_dev *dev, const struct st_event *ev);
 void dev_qp_ev_closed(struct gsnd_dev *dev, const struct st_event *ev);
 /* Asks for the VC again if the QP waits for one and work is posted. */
 void dev_qp_connect_check(struct dev_qp *qp);
+struct dev_qp *dev_qp_by_qpn(const struct gsnd_dev *dev, uint32_t qpn);
 
 /* ---- dev_exec.c ---- */
 /* Copies, starts and retires send work; true if anything happened. */
@@ -475,5 +517,11 @@ void dev_recv_ev_complete(struct gsnd_dev *dev, const struct st_event *ev);
 void dev_recv_ev_placed(struct gsnd_dev *dev, const struct st_event *ev);
 bool dev_recv_flush(struct dev_qp *qp);
 void dev_recv_drop(struct dev_qp *qp);
+
+/* ---- dev_ud.c ---- */
+/* Sends the UD QP's posted datagrams; true if anything happened. */
+bool dev_ud_send_pump(struct dev_qp *qp);
+bool dev_ud_send_wants(const struct dev_qp *qp);
+void dev_ud_stats(const struct gsnd_dev *dev, char *buf, size_t cap, size_t *off);
 
 #endif /* GSND_DEV_H */

@@ -690,6 +690,8 @@ bool dev_exec_wants(const struct dev_qp *qp)
 {
 	if (qp->state == GSN_QPS_ERR)
 		return dev_ring_pending(&qp->sq) || qp->op_head != qp->op_tail;
+	if (qp->type == GSN_QPT_UD)
+		return dev_ud_send_wants(qp);
 	return qp->state == GSN_QPS_RTS && qp->conn == CONN_UP && op_room(qp) &&
 	       dev_ring_pending(&qp->sq);
 }
@@ -698,6 +700,8 @@ bool dev_exec_pump(struct dev_qp *qp)
 {
 	if (qp->state == GSN_QPS_ERR)
 		return dev_exec_flush(qp);
+	if (qp->type == GSN_QPT_UD)
+		return dev_ud_send_pump(qp);
 	if (qp->state != GSN_QPS_RTS)
 		return false;
 	if (qp->conn != CONN_UP) {

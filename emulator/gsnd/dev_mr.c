@@ -3,13 +3,19 @@
  * Memory: MRs, the st regions behind them, the temporary regions of work
  * requests, and every byte gsnd moves in or out of a client.
  *
- * Every MR is an st region keyed by its 64-bit rkey (so rkeys are unique
- * in this gsnd, whether requested or generated); only MRs with a remote
- * access flag can be exposed to peers, and libst checks the flag and the
- * range.  gsnd checks again when the bytes move: an incoming operation
- * reaches an MR only if the VC it came on belongs to a QP of the MR's
- * client and PD that is in RTR or RTS and allows that access
- * (GSN_QP_ATTR_ACCESS), and the MR allows it too.
+ * Every MR is an st region.  Its rkey (requested or random) is unique
+ * among the MRs of its client only: libfabric's user keys are per domain,
+ * and two processes on one gsnd may well ask for the same.  The st region
+ * has an engine key of gsnd's choosing (a counter), and the key of an
+ * incoming Request_Memory_Region is translated by the client of the QP the
+ * VC belongs to (dev_rkey_resolve) before libst looks it up.  Only MRs with
+ * a remote access flag can be exposed to peers, and libst checks the flag
+ * and the range.  gsnd checks again when the bytes move: an incoming
+ * operation reaches an MR only if the VC it came on belongs to a QP of the
+ * MR's client and PD that is in RTR or RTS and allows that access
+ * (GSN_QP_ATTR_ACCESS), and the MR allows it too.  The region's base
+ * (told to peers in Memory_Region_Available) is the MR's address, or 0 for
+ * a zero-based MR, whose remote addresses are offsets.
  *
  * A work request's local SGEs are checked once against the client's MR
  * table (lkey, PD, range, LOCAL_WRITE for a sink) and become a temporary
@@ -80,12 +86,123 @@ static int probe(pid_t pid, uint64_t addr, uint64_t len)
 	return dma(pid, &b, 1, &r, 1, false);
 }
 
+/* ---- the client's rkeys ---- */
+
+#define KEYMAP_GONE ((struct dev_mr *)(uintptr_t)1) /* a deleted slot */
+#define KEYMAP_MIN 64u
+
+static uint32_t keymap_hash(uint64_t key, uint32_t mask)
+{
+	key *= 0x9e3779b97f4a7c15ull;
+	return (uint32_t)(key >> 32) & mask;
+}
+
+/* The slot holding key, or the first free one where it would go (NULL: map empty). */
+static struct dev_mr **keymap_slot(const struct dev_keymap *m, uint64_t key, bool for_insert)
+{
+	struct dev_mr **gone = NULL;
+
+	if (!m->cap)
+		return NULL;
+	for (uint32_t i = keymap_hash(key, m->cap - 1), n = 0; n < m->cap;
+	     i = (i + 1) & (m->cap - 1), n++) {
+		struct dev_mr **s = &m->slot[i];
+
+		if (*s == KEYMAP_GONE) {
+			if (!gone)
+				gone = s;
+			continue;
+		}
+		if (!*s)
+			return for_insert && gone ? gone : s;
+		if ((*s)->rkey == key)
+			return s;
+	}
+	return for_insert ? gone : NULL;
+}
+
+/* Rehashes into a table a quarter full of live entries (deleted slots go). */
+static int keymap_rehash(struct dev_keymap *m)
+{
+	uint32_t cap = KEYMAP_MIN;
+
+	while (cap < (m->n + 1) * 4)
+		cap *= 2;
+	struct dev_keymap bigger = {.slot = calloc(cap, sizeof(struct dev_mr *)), .cap = cap};
+
+	if (!bigger.slot)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < m->cap; i++) {
+		struct dev_mr *mr = m->slot[i];
+
+		if (mr && mr != KEYMAP_GONE) {
+			*keymap_slot(&bigger, mr->rkey, true) = mr;
+			bigger.n++;
+		}
+	}
+	bigger.used = bigger.n;
+	free(m->slot);
+	*m = bigger;
+	return 0;
+}
+
+struct dev_mr *dev_mr_by_rkey(const struct dev_client *cl, uint64_t rkey)
+{
+	struct dev_mr **s = keymap_slot(&cl->keys, rkey, false);
+
+	return s && *s && *s != KEYMAP_GONE ? *s : NULL;
+}
+
+/* Rehashes first (at half load, deleted slots counted), so the insert finds a free slot. */
+static int keymap_add(struct dev_keymap *m, struct dev_mr *mr)
+{
+	if ((m->used + 1) * 2 > m->cap) {
+		int err = keymap_rehash(m);
+
+		if (err)
+			return err;
+	}
+	struct dev_mr **s = keymap_slot(m, mr->rkey, true);
+
+	if (!*s)
+		m->used++;
+	*s = mr;
+	m->n++;
+	return 0;
+}
+
+static void keymap_del(struct dev_keymap *m, const struct dev_mr *mr)
+{
+	struct dev_mr **s = keymap_slot(m, mr->rkey, false);
+
+	if (s && *s == mr) {
+		*s = KEYMAP_GONE;
+		m->n--;
+	}
+}
+
+static void keymap_free(struct dev_keymap *m)
+{
+	free(m->slot);
+	*m = (struct dev_keymap){0};
+}
+
+uint64_t dev_rkey_resolve(const struct dev_qp *qp, uint64_t rkey)
+{
+	if (dev_key_reserved(rkey))
+		return rkey; /* gsnd's sinks (and regions without remote access) */
+	const struct dev_mr *mr = qp ? dev_mr_by_rkey(qp->cl, rkey) : NULL;
+
+	return mr ? mr->ekey : DEV_KEY_NONE;
+}
+
 /* ---- MRs ---- */
 
 static int mr_check_req(const struct gsn_dev_reg_mr_req *req)
 {
 	const uint32_t known = GSN_ACCESS_LOCAL_WRITE | GSN_ACCESS_REMOTE_WRITE |
-			       GSN_ACCESS_REMOTE_READ | GSN_ACCESS_REMOTE_ATOMIC;
+			       GSN_ACCESS_REMOTE_READ | GSN_ACCESS_REMOTE_ATOMIC |
+			       GSN_ACCESS_ZERO_BASED;
 
 	if (req->access & ~known)
 		return -EINVAL;
@@ -101,21 +218,43 @@ static int mr_check_req(const struct gsn_dev_reg_mr_req *req)
 	return 0;
 }
 
-/* The st region of mr: with the requested key, or a fresh random one. */
-static int mr_region(struct gsnd_dev *dev, struct dev_mr *mr, uint64_t requested)
+/* The rkey: the requested one (-EEXIST if the client has it), or a random one it has not. */
+static int mr_rkey(const struct dev_client *cl, struct dev_mr *mr, uint64_t requested)
+{
+	if (requested) {
+		mr->rkey = requested;
+		return dev_mr_by_rkey(cl, requested) ? -EEXIST : 0;
+	}
+	for (int i = 0; i < RKEY_TRIES; i++) {
+		mr->rkey = rkey_random();
+		if (!dev_mr_by_rkey(cl, mr->rkey))
+			return 0;
+	}
+	return -EEXIST;
+}
+
+/* The next engine key: never 0, never in the reserved space, unique (a 64-bit counter). */
+static uint64_t ekey_next(struct gsnd_dev *dev)
+{
+	if (++dev->next_ekey == 0 || dev_key_reserved(dev->next_ekey))
+		dev->next_ekey = 1; /* after 2^64 - 2^48 registrations: -EEXIST retried below */
+	return dev->next_ekey;
+}
+
+/* The st region of mr, with an engine key and its base (0: zero-based). */
+static int mr_region(struct gsnd_dev *dev, struct dev_mr *mr)
 {
 	unsigned access = st_access_of(mr->access);
 	int err = -EEXIST;
 
 	for (int i = 0; i < RKEY_TRIES && err == -EEXIST; i++) {
-		mr->rkey = requested ? requested : rkey_random();
-		err = st_region_register(dev->eng, mr->len, access, mr->rkey, mr, &mr->mx);
-		if (requested)
-			break;
+		mr->ekey = ekey_next(dev);
+		err = st_region_register(dev->eng, mr->len, access, mr->ekey, mr, &mr->mx);
 	}
 	if (err)
 		return err;
-	st_region_set_base(dev->eng, mr->mx, mr->addr);
+	st_region_set_base(dev->eng, mr->mx,
+			   mr->access & GSN_ACCESS_ZERO_BASED ? 0 : mr->addr);
 	return 0;
 }
 
@@ -142,11 +281,20 @@ int dev_mr_reg(struct dev_client *cl, const struct gsn_dev_reg_mr_req *req,
 	mr->access = req->access;
 	mr->addr = req->addr;
 	mr->len = req->length;
-	err = mr_region(cl->dev, mr, req->requested_key);
+	err = mr_rkey(cl, mr, req->requested_key);
+	if (!err)
+		err = mr_region(cl->dev, mr);
 	if (!err) {
-		err = dev_tab_add(&cl->mrs, mr, &mr->handle);
+		err = keymap_add(&cl->keys, mr);
 		if (err)
 			st_region_deregister(cl->dev->eng, mr->mx);
+	}
+	if (!err) {
+		err = dev_tab_add(&cl->mrs, mr, &mr->handle);
+		if (err) {
+			keymap_del(&cl->keys, mr);
+			st_region_deregister(cl->dev->eng, mr->mx);
+		}
 	}
 	if (err) {
 		free(mr);
@@ -168,6 +316,7 @@ static void mr_unref(struct dev_mr *mr)
 static void mr_dereg(struct dev_client *cl, struct dev_mr *mr)
 {
 	st_region_deregister(cl->dev->eng, mr->mx); /* also ends its exposure on every VC */
+	keymap_del(&cl->keys, mr);
 	dev_tab_del(&cl->mrs, mr->handle);
 	mr->pd->users--;
 	mr->pd = NULL;
@@ -193,6 +342,7 @@ void dev_mr_free_all(struct dev_client *cl)
 	for (uint32_t i = 0; i < cl->mrs.cap; i++)
 		if (cl->mrs.obj[i])
 			mr_dereg(cl, cl->mrs.obj[i]);
+	keymap_free(&cl->keys);
 }
 
 /* ---- the local buffers of work requests ---- */
@@ -398,6 +548,34 @@ static int sgl_io(struct gsnd_dev *dev, struct dev_sgl *s, uint64_t off, void *b
 		err = -EFAULT; /* reading past the data: never */
 	if (!err && len > sink)
 		err = dma(s->pid, buf, len - sink, r, n, write);
+	if (err)
+		dev->st.dma_errors++;
+	return err;
+}
+
+int dev_sgl_gather(struct gsnd_dev *dev, struct dev_sgl *s, void *dst, size_t len)
+{
+	return sgl_io(dev, s, 0, dst, len, false);
+}
+
+int dev_sgl_scatter(struct gsnd_dev *dev, struct dev_sgl *s, const struct iovec *src,
+		    unsigned n)
+{
+	struct iovec r[GSN_MAX_SGE];
+	unsigned nr;
+	size_t sink, len = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		len += src[i].iov_len;
+	int err = s->dead || !s->write ? -EFAULT : sgl_map(s, 0, len, r, &nr, &sink);
+
+	if (!err && sink)
+		err = -EFAULT; /* the caller checked that it fits */
+	if (!err && len) {
+		ssize_t rc = process_vm_writev(s->pid, src, n, r, nr, 0);
+
+		err = rc == (ssize_t)len ? 0 : rc < 0 ? -errno : -EFAULT;
+	}
 	if (err)
 		dev->st.dma_errors++;
 	return err;

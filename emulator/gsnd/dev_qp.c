@@ -17,6 +17,11 @@
  * RTR naming an IPv4 address (dest_ula all zero) resolves it with HARP
  * first; MODIFY_QP is answered when that is done.
  *
+ * UD QPs (dev_ud.c) have no VC: RTR and RTS need no destination, each
+ * send names its own, and a qkey (GSN_QP_ATTR_QKEY) guards the receive
+ * side.  Their receive ring is read when a datagram arrives, so gsnd needs
+ * no doorbell for it (NEED_WAKEUP stays clear there but in ERROR).
+ *
  * ERROR: the VC is closed (the peer's QP goes to ERROR too) and all work
  * completes WR_FLUSH_ERR.  A VC that closes under a QP (peer gone, retries
  * exhausted) moves it to ERROR with GSN_EVENT_QP_FATAL.  RESET drops all
@@ -62,7 +67,8 @@ static void ring_skip(struct dev_ring *r)
 bool dev_qp_sleep(struct dev_qp *qp)
 {
 	__atomic_fetch_or(&qp->sq.h->flags, GSN_RING_F_NEED_WAKEUP, __ATOMIC_SEQ_CST);
-	__atomic_fetch_or(&qp->rq.h->flags, GSN_RING_F_NEED_WAKEUP, __ATOMIC_SEQ_CST);
+	if (qp->type != GSN_QPT_UD || qp->state == GSN_QPS_ERR)
+		__atomic_fetch_or(&qp->rq.h->flags, GSN_RING_F_NEED_WAKEUP, __ATOMIC_SEQ_CST);
 	return dev_exec_wants(qp) || dev_recv_wants(qp);
 }
 
@@ -99,7 +105,8 @@ static void qp_doorbell(struct gsn_loop *loop, int fd, uint32_t events, void *ar
 
 static int create_check(const struct gsn_dev_create_qp_req *req)
 {
-	if (req->qp_type != GSN_QPT_RC || req->max_send_wr > DEV_MAX_QP_WR ||
+	if ((req->qp_type != GSN_QPT_RC && req->qp_type != GSN_QPT_UD) ||
+	    req->max_send_wr > DEV_MAX_QP_WR ||
 	    req->max_recv_wr > DEV_MAX_QP_WR || req->max_send_sge > GSN_MAX_SGE ||
 	    req->max_recv_sge > GSN_MAX_SGE || req->max_inline_data > GSN_MAX_INLINE)
 		return -EINVAL;
@@ -181,6 +188,7 @@ static struct dev_qp *qp_alloc(struct dev_client *cl, const struct gsn_dev_creat
 	qp->pd = dev_tab_get(&cl->pds, req->pd);
 	qp->scq = dev_tab_get(&cl->cqs, req->send_cq);
 	qp->rcq = dev_tab_get(&cl->cqs, req->recv_cq);
+	qp->type = req->qp_type;
 	qp->state = GSN_QPS_RESET;
 	qp->max_send_sge = req->max_send_sge;
 	qp->max_recv_sge = req->max_recv_sge;
@@ -424,7 +432,7 @@ static void qp_timer_fire(struct gsn_loop *loop, struct gsn_timer *t, void *arg)
 
 /* ---- libst's connection events ---- */
 
-static struct dev_qp *qp_by_qpn(const struct gsnd_dev *dev, uint32_t qpn)
+struct dev_qp *dev_qp_by_qpn(const struct gsnd_dev *dev, uint32_t qpn)
 {
 	for (struct dev_qp *q = dev->qps; q; q = q->next)
 		if (q->qpn == qpn)
@@ -434,9 +442,10 @@ static struct dev_qp *qp_by_qpn(const struct gsnd_dev *dev, uint32_t qpn)
 
 void dev_qp_ev_request(struct gsnd_dev *dev, const struct st_event *ev)
 {
-	struct dev_qp *qp = qp_by_qpn(dev, ev->uport);
+	struct dev_qp *qp = dev_qp_by_qpn(dev, ev->uport);
 	struct st_vc_info vi;
-	bool ok = qp && st_vc_info(dev->eng, ev->vc, &vi) == 0 && qp->listening &&
+	bool ok = qp && qp->type == GSN_QPT_RC && st_vc_info(dev->eng, ev->vc, &vi) == 0 &&
+		  qp->listening &&
 		  qp->conn == CONN_LISTEN && !qp->vc && vi.peer_uport == qp->dest_qpn &&
 		  memcmp(ev->peer, qp->dest_ula, GSN_ULA_LEN) == 0 &&
 		  (qp->state == GSN_QPS_RTR || qp->state == GSN_QPS_RTS);
@@ -534,6 +543,7 @@ static void qp_reset(struct dev_qp *qp)
 	ring_skip(&qp->rq);
 	qp->state = GSN_QPS_RESET;
 	qp->access = 0;
+	qp->qkey = 0;
 	qp->has_dest = false;
 	qp->fatal_sent = false;
 }
@@ -562,10 +572,20 @@ static bool dest_same(const struct dev_qp *qp, const struct gsn_dev_modify_qp_re
 	       memcmp(qp->dest_ula, req->dest_ula, GSN_ULA_LEN) == 0;
 }
 
+/* UD: a qkey at any time, access flags accepted (and ignored), never a destination. */
+static int modify_check_ud(const struct gsn_dev_modify_qp_req *req)
+{
+	const uint32_t known = GSN_QP_ATTR_STATE | GSN_QP_ATTR_ACCESS | GSN_QP_ATTR_TIMEOUT |
+			       GSN_QP_ATTR_RETRY | GSN_QP_ATTR_QKEY;
+
+	return req->mask & ~known ? -EINVAL : 0;
+}
+
 static int modify_check(const struct dev_qp *qp, const struct gsn_dev_modify_qp_req *req)
 {
 	const uint32_t known = GSN_QP_ATTR_STATE | GSN_QP_ATTR_ACCESS | GSN_QP_ATTR_DEST |
-			       GSN_QP_ATTR_TIMEOUT | GSN_QP_ATTR_RETRY;
+			       GSN_QP_ATTR_TIMEOUT | GSN_QP_ATTR_RETRY |
+			       (qp->type == GSN_QPT_UD ? GSN_QP_ATTR_QKEY : 0);
 	const uint32_t acc = GSN_ACCESS_LOCAL_WRITE | GSN_ACCESS_REMOTE_WRITE |
 			     GSN_ACCESS_REMOTE_READ | GSN_ACCESS_REMOTE_ATOMIC;
 	uint32_t to = req->mask & GSN_QP_ATTR_STATE ? req->state : qp->state;
@@ -579,6 +599,8 @@ static int modify_check(const struct dev_qp *qp, const struct gsn_dev_modify_qp_
 		return -EINVAL;
 	if ((req->mask & GSN_QP_ATTR_RETRY) && req->retry_cnt > 7)
 		return -EINVAL;
+	if (qp->type == GSN_QPT_UD)
+		return modify_check_ud(req);
 	if (req->mask & GSN_QP_ATTR_DEST) {
 		/* the destination is fixed on the way to RTR */
 		if (qp->state > GSN_QPS_INIT && !dest_same(qp, req))
@@ -601,6 +623,8 @@ static void modify_attrs(struct dev_qp *qp, const struct gsn_dev_modify_qp_req *
 		qp->timeout_ms = req->timeout_ms ? req->timeout_ms : DEV_TIMEOUT_MS_DEFAULT;
 	if (req->mask & GSN_QP_ATTR_RETRY)
 		qp->retry_cnt = req->retry_cnt;
+	if (req->mask & GSN_QP_ATTR_QKEY)
+		qp->qkey = req->qkey;
 	if (req->mask & GSN_QP_ATTR_DEST) {
 		memcpy(qp->dest_ula, req->dest_ula, GSN_ULA_LEN);
 		qp->dest_ipv4 = req->dest_ipv4;
@@ -611,15 +635,15 @@ static void modify_attrs(struct dev_qp *qp, const struct gsn_dev_modify_qp_req *
 
 /* The attributes MODIFY_QP sets, kept to undo a failed one. */
 struct qp_attrs {
-	uint32_t access, timeout_ms, retry_cnt, dest_ipv4, dest_qpn;
+	uint32_t access, timeout_ms, retry_cnt, dest_ipv4, dest_qpn, qkey;
 	uint8_t dest_ula[GSN_ULA_LEN];
 	bool has_dest;
 };
 
 static void attrs_save(const struct dev_qp *qp, struct qp_attrs *a)
 {
-	*a = (struct qp_attrs){qp->access, qp->timeout_ms, qp->retry_cnt, qp->dest_ipv4,
-			       qp->dest_qpn, {0}, qp->has_dest};
+	*a = (struct qp_attrs){qp->access,   qp->timeout_ms, qp->retry_cnt, qp->dest_ipv4,
+			       qp->dest_qpn, qp->qkey,       {0},           qp->has_dest};
 	memcpy(a->dest_ula, qp->dest_ula, GSN_ULA_LEN);
 }
 
@@ -630,6 +654,7 @@ static void attrs_restore(struct dev_qp *qp, const struct qp_attrs *a)
 	qp->retry_cnt = a->retry_cnt;
 	qp->dest_ipv4 = a->dest_ipv4;
 	qp->dest_qpn = a->dest_qpn;
+	qp->qkey = a->qkey;
 	memcpy(qp->dest_ula, a->dest_ula, GSN_ULA_LEN);
 	qp->has_dest = a->has_dest;
 }
@@ -640,6 +665,10 @@ static int to_rtr(struct dev_qp *qp, const struct gsn_ctl_client *c, const struc
 	static const uint8_t zero[GSN_ULA_LEN];
 	const struct gsnd *d = qp->dev->d;
 
+	if (qp->type == GSN_QPT_UD) {
+		qp->state = GSN_QPS_RTR; /* no VC: datagrams are taken from now on */
+		return 0;
+	}
 	if (!d->ep->has_ula)
 		return -EAGAIN;
 	if (memcmp(qp->dest_ula, zero, GSN_ULA_LEN) == 0) {
@@ -705,6 +734,7 @@ void dev_qp_query(const struct dev_qp *qp, struct gsn_dev_qp_attr *a)
 	a->access = qp->access;
 	memcpy(a->dest_ula, qp->dest_ula, GSN_ULA_LEN);
 	a->st_vc = qp->conn == CONN_UP ? qp->vc : 0;
+	a->qkey = qp->qkey;
 }
 
 /* ---- destruction ---- */

@@ -50,6 +50,8 @@ bool dev_recv_wants(const struct dev_qp *qp)
 {
 	if (qp->state == GSN_QPS_ERR)
 		return dev_ring_pending(&qp->rq) || qp->rcv_head != qp->rcv_tail;
+	if (qp->type == GSN_QPT_UD)
+		return false; /* receives are taken as datagrams arrive (dev_ud.c) */
 	return qp->conn == CONN_UP && (qp->state == GSN_QPS_RTR || qp->state == GSN_QPS_RTS) &&
 	       !qp->rq_stop && rcv_room(qp) && dev_ring_pending(&qp->rq);
 }
@@ -321,7 +323,8 @@ bool dev_recv_pump(struct dev_qp *qp)
 {
 	if (qp->state == GSN_QPS_ERR)
 		return dev_recv_flush(qp);
-	if (qp->state != GSN_QPS_RTR && qp->state != GSN_QPS_RTS)
+	if (qp->type == GSN_QPT_UD ||
+	    (qp->state != GSN_QPS_RTR && qp->state != GSN_QPS_RTS))
 		return false;
 	bool did = qp->conn == CONN_UP ? post(qp) : false;
 

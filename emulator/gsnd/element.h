@@ -44,7 +44,11 @@
 #define GSN_VERSION "0.1.0"
 #endif
 
-/* IEEE 802 "local experimental" EtherType 2: the test sink and GEN. */
+/*
+ * IEEE 802 "local experimental" EtherType 2: UD datagrams of the device
+ * (PDUs starting with the "GSUD" magic, gsn/ud_wire.h), and the test sink
+ * and GEN (everything else).
+ */
 #define GSN_ETHERTYPE_TEST 0x88B6u
 
 #define GSND_MAX_PORTS GSN_XBAR_MAX_PORTS /* 64 */
@@ -326,6 +330,13 @@ void gsnd_dev_fini(struct gsnd *d);
 /* A Message with EtherType 0x8181 (an ST operation). */
 void gsnd_dev_input(struct gsnd *d, unsigned vc, const uint8_t src[GSN_ULA_LEN],
 		    const uint8_t *pdu, size_t len);
+/*
+ * A Message with EtherType 0x88B6: false when it is not a UD datagram (no
+ * magic: test traffic for the sink), true when the device took it
+ * (delivered, or dropped and counted).
+ */
+bool gsnd_dev_ud_input(struct gsnd *d, const uint8_t src[GSN_ULA_LEN],
+		       const uint8_t dst[GSN_ULA_LEN], const uint8_t *pdu, size_t len);
 void gsnd_dev_tx_space(struct gsnd *d, unsigned vc);
 /* From the loop hook, before the links flush. */
 void gsnd_dev_pump(struct gsnd *d);

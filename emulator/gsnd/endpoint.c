@@ -5,7 +5,9 @@
  * of received Messages by EtherType:
  *
  *	0x0806 (HARP)    -> the HARP instance
- *	0x88B6 (test)    -> the sink (counted, released at once)
+ *	0x88B6           -> UD datagrams ("GSUD" magic) to the device, the
+ *	                    rest (test traffic) to the sink (counted,
+ *	                    released at once)
  *	bound by clients -> RAW_RECV to every bound client (also for the two
  *	                    above, which then get a copy); a congested client
  *	                    makes gsnd hold the Message until it drains
@@ -288,9 +290,10 @@ static bool ep_deliver(void *ctx, unsigned vc, const uint8_t src[GSN_ULA_LEN],
 		gsnd_harp_input(d, src, pdu, len);
 	else if (ethertype == GSN_ETHERTYPE_ST)
 		gsnd_dev_input(d, vc, src, pdu, len);
-	else if (ethertype == GSN_ETHERTYPE_TEST)
-		gsnd_sink_input(d, vc, len);
-	else if (!bound)
+	else if (ethertype == GSN_ETHERTYPE_TEST) {
+		if (!gsnd_dev_ud_input(d, src, dst, pdu, len))
+			gsnd_sink_input(d, vc, len);
+	} else if (!bound)
 		gsnd_raw_count_unbound(d);
 	if (!hold)
 		return true;

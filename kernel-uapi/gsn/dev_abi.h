@@ -33,7 +33,11 @@
 
 #include <stdint.h>
 
-#define GSN_DEV_ABI_VERSION 1u
+/*
+ * 2: UD queue pairs (send WQE ud_* fields, MODIFY_QP qkey, QUERY_QP qkey)
+ *    and zero-based MRs.
+ */
+#define GSN_DEV_ABI_VERSION 2u
 
 #define GSN_CACHELINE 64
 
@@ -107,13 +111,21 @@ struct gsn_send_wqe {
 	uint64_t rkey;      /* 64-bit remote keys */
 	uint64_t compare_add; /* CMP_AND_SWP: compare; FETCH_AND_ADD: addend */
 	uint64_t swap;        /* CMP_AND_SWP and SWAP: the new value */
-	uint8_t reserved2[72];
+	/* UD QPs: where the datagram goes (the RC fields above are unused). */
+	uint8_t ud_dest_ula[6];
+	uint16_t ud_reserved;
+	uint32_t ud_dest_qpn;
+	uint32_t ud_qkey;     /* must equal the destination QP's qkey */
+	uint8_t reserved2[56];
 	union {
 		struct gsn_sge sge[GSN_MAX_SGE];
 		uint8_t inline_data[GSN_MAX_INLINE];
 	};
 };
 GSN_STATIC_ASSERT(sizeof(struct gsn_send_wqe) == 256, "send wqe size");
+GSN_STATIC_ASSERT(__builtin_offsetof(struct gsn_send_wqe, ud_dest_ula) == 56, "ud fields");
+GSN_STATIC_ASSERT(__builtin_offsetof(struct gsn_send_wqe, reserved2) == 72, "ud fields");
+GSN_STATIC_ASSERT(__builtin_offsetof(struct gsn_send_wqe, sge) == 128, "sge offset");
 
 /* Receive-queue entry: 128 bytes. */
 struct gsn_recv_wqe {
@@ -257,13 +269,27 @@ struct gsn_dev_handle {
 #define GSN_ACCESS_REMOTE_WRITE 0x2u
 #define GSN_ACCESS_REMOTE_READ 0x4u
 #define GSN_ACCESS_REMOTE_ATOMIC 0x8u
+/*
+ * The MR's remote addresses are offsets from its first byte (0 .. length-1)
+ * instead of virtual addresses, as verbs' IBV_ACCESS_ZERO_BASED: the
+ * remote_addr of RDMA WRITE/READ and atomics naming its rkey.  Local use
+ * (lkey in SGEs) still takes virtual addresses.
+ */
+#define GSN_ACCESS_ZERO_BASED 0x10u
 
 struct gsn_dev_reg_mr_req {
 	uint32_t pd;
 	uint32_t access;      /* GSN_ACCESS_* */
 	uint64_t addr;        /* in the client's address space */
 	uint64_t length;
-	uint64_t requested_key; /* 0: gsnd chooses; else the rkey wanted (fi_mr_reg's requested_key) */
+	/*
+	 * 0: gsnd chooses; else the rkey wanted (fi_mr_reg's requested_key):
+	 * any value but those with the top 16 bits all ones (gsnd's own,
+	 * -EINVAL).  Keys are per client (per open device): -EEXIST when this
+	 * client already has an MR with that rkey; other clients' keys do not
+	 * matter.
+	 */
+	uint64_t requested_key;
 };
 
 struct gsn_dev_reg_mr_resp {
@@ -284,12 +310,32 @@ struct gsn_dev_create_cq_resp {
 	uint64_t mmap_size;   /* bytes to map from the memfd */
 };
 
-enum gsn_qp_type { GSN_QPT_RC = 2 };
+enum gsn_qp_type {
+	GSN_QPT_RC = 2, /* reliable connected: one ST VC */
+	GSN_QPT_UD = 4, /* unreliable datagram: SEND only, GSN Messages of their own */
+};
+
+/*
+ * UD: every receive buffer gets this header in its first GSN_UD_HDR_LEN
+ * bytes (scattered over the SGEs like data, as verbs' GRH space), then the
+ * payload; the completion's byte_len counts both.
+ */
+#define GSN_UD_HDR_LEN 40u
+/* Payload bytes (after the header) one UD send may carry: one GSN Message on VC1. */
+#define GSN_UD_MAX_PAYLOAD 65536u
+
+struct gsn_ud_hdr {
+	uint8_t src_ula[6];  /* the sending device's ULA */
+	uint16_t reserved0;
+	uint32_t src_qpn;    /* the sending QP, host order */
+	uint8_t reserved1[28];
+};
+GSN_STATIC_ASSERT(sizeof(struct gsn_ud_hdr) == GSN_UD_HDR_LEN, "ud header size");
 
 struct gsn_dev_create_qp_req {
 	uint32_t pd;
 	uint32_t send_cq, recv_cq;
-	uint32_t qp_type;     /* GSN_QPT_RC */
+	uint32_t qp_type;     /* enum gsn_qp_type */
 	uint32_t max_send_wr, max_recv_wr;
 	uint32_t max_send_sge, max_recv_sge;
 	uint32_t max_inline_data;
@@ -325,6 +371,7 @@ enum gsn_qp_state {
 #define GSN_QP_ATTR_DEST 0x04u     /* remote ULA (or IPv4) and QP number */
 #define GSN_QP_ATTR_TIMEOUT 0x08u
 #define GSN_QP_ATTR_RETRY 0x10u
+#define GSN_QP_ATTR_QKEY 0x20u     /* UD only */
 
 struct gsn_dev_modify_qp_req {
 	uint32_t handle;
@@ -337,6 +384,8 @@ struct gsn_dev_modify_qp_req {
 	uint32_t dest_qp_num;
 	uint32_t timeout_ms;    /* ST operation timeout */
 	uint32_t retry_cnt;
+	uint32_t qkey;          /* UD: datagrams must carry it */
+	uint32_t reserved2;
 };
 
 struct gsn_dev_qp_attr {
@@ -347,7 +396,7 @@ struct gsn_dev_qp_attr {
 	uint8_t dest_ula[6];
 	uint8_t reserved[2];
 	uint32_t st_vc;         /* the ST VC's local port, 0 when not connected */
-	uint32_t reserved2;
+	uint32_t qkey;          /* UD */
 };
 
 enum gsn_async_event_type {

@@ -193,7 +193,7 @@ int Device::CreateQp(uint32_t pd, const Cq &scq, const Cq &rcq, const QpCaps &ca
 	gsn_dev_create_qp_req req{pd,
 				  scq.handle,
 				  rcq.handle,
-				  GSN_QPT_RC,
+				  caps.type,
 				  caps.send_wr,
 				  caps.recv_wr,
 				  caps.send_sge,
@@ -238,7 +238,7 @@ int Device::DestroyQp(Qp *qp)
 }
 
 int Device::Modify(const Qp &qp, uint32_t mask, uint32_t state, uint32_t access,
-		   const uint8_t *dest_ula, uint32_t dest_qpn, uint32_t dest_ip)
+		   const uint8_t *dest_ula, uint32_t dest_qpn, uint32_t dest_ip, uint32_t qkey)
 {
 	gsn_dev_modify_qp_req req{};
 	char none;
@@ -251,7 +251,20 @@ int Device::Modify(const Qp &qp, uint32_t mask, uint32_t state, uint32_t access,
 		memcpy(req.dest_ula, dest_ula, 6);
 	req.dest_ipv4 = dest_ip;
 	req.dest_qp_num = dest_qpn;
+	req.qkey = qkey;
 	return Cmd(GSN_DEV_CMD_MODIFY_QP, &req, sizeof(req), &none, 0);
+}
+
+int Device::ReadyUd(const Qp &qp, uint32_t qkey)
+{
+	int st = Modify(qp, GSN_QP_ATTR_STATE | GSN_QP_ATTR_QKEY, GSN_QPS_INIT, 0, nullptr, 0, 0,
+			qkey);
+
+	if (!st)
+		st = Modify(qp, GSN_QP_ATTR_STATE, GSN_QPS_RTR);
+	if (!st)
+		st = Modify(qp, GSN_QP_ATTR_STATE, GSN_QPS_RTS);
+	return st;
 }
 
 int Device::Query(const Qp &qp, gsn_dev_qp_attr *a)

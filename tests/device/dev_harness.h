@@ -64,6 +64,7 @@ struct Qp {
 struct QpCaps {
 	uint32_t send_wr = 64, recv_wr = 64, send_sge = 4, recv_sge = 4, inline_data = 128;
 	bool sig_all = false;
+	uint32_t type = GSN_QPT_RC;
 };
 
 // One control connection: one device client.
@@ -90,7 +91,10 @@ public:
 	int CreateQp(uint32_t pd, const Cq &scq, const Cq &rcq, const QpCaps &caps, Qp *qp);
 	int DestroyQp(Qp *qp);
 	int Modify(const Qp &qp, uint32_t mask, uint32_t state, uint32_t access = 0,
-		   const uint8_t *dest_ula = nullptr, uint32_t dest_qpn = 0, uint32_t dest_ip = 0);
+		   const uint8_t *dest_ula = nullptr, uint32_t dest_qpn = 0, uint32_t dest_ip = 0,
+		   uint32_t qkey = 0);
+	// A UD QP: INIT with qkey, RTR, RTS.
+	int ReadyUd(const Qp &qp, uint32_t qkey);
 	int Query(const Qp &qp, gsn_dev_qp_attr *a);
 	// INIT (with access), RTR to (ula, qpn), RTS.
 	int Connect(const Qp &qp, uint32_t access, const uint8_t ula[6], uint32_t dest_qpn);

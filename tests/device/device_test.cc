@@ -953,6 +953,221 @@ TEST_F(Dev, BadReceiveWqe)
 	EXPECT_TRUE(a.dev->WaitAsync(GSN_EVENT_QP_FATAL, a.qp.handle));
 }
 
+// ---- UD queue pairs, raw ----
+
+// A client with a PD, one CQ and a UD QP in RTS.
+struct UdSide {
+	std::unique_ptr<Device> dev;
+	uint32_t pd = 0;
+	Cq cq;
+	Qp qp;
+};
+
+::testing::AssertionResult MakeUd(DeviceTest *t, std::unique_ptr<Device> d, uint32_t qkey,
+				  UdSide *s)
+{
+	QpCaps caps;
+	caps.type = GSN_QPT_UD;
+	s->dev = std::move(d);
+	if (!s->dev)
+		return ::testing::AssertionFailure() << "open";
+	if (int st = s->dev->AllocPd(&s->pd))
+		return ::testing::AssertionFailure() << "alloc_pd " << st;
+	if (int st = s->dev->CreateCq(256, &s->cq))
+		return ::testing::AssertionFailure() << "create_cq " << st;
+	if (int st = s->dev->CreateQp(s->pd, s->cq, s->cq, caps, &s->qp))
+		return ::testing::AssertionFailure() << "create_qp " << st;
+	(void)t;
+	if (int st = s->dev->ReadyUd(s->qp, qkey))
+		return ::testing::AssertionFailure() << "modify " << st;
+	return ::testing::AssertionSuccess();
+}
+
+gsn_send_wqe UdWqe(const UdSide &to, uint32_t qkey, uint64_t wr_id)
+{
+	gsn_send_wqe w = SendWqe(GSN_WR_SEND, wr_id);
+	memcpy(w.ud_dest_ula, to.dev->open.ula, 6);
+	w.ud_dest_qpn = to.qp.qpn;
+	w.ud_qkey = qkey;
+	return w;
+}
+
+TEST_F(Dev, UdModifyRules)
+{
+	UdSide a;
+	ASSERT_TRUE(MakeUd(this, OpenDevice(), 5, &a));
+	const uint8_t ula[6] = {2, 0, 0, 0, 0, 1};
+	EXPECT_EQ(a.dev->Modify(a.qp, GSN_QP_ATTR_DEST, 0, 0, ula, 17), -EINVAL);
+	EXPECT_EQ(a.dev->Modify(a.qp, 0x40, 0), -EINVAL); // unknown mask bit
+	EXPECT_EQ(a.dev->Modify(a.qp, GSN_QP_ATTR_STATE, GSN_QPS_SQD), -EINVAL);
+	gsn_dev_qp_attr qa{};
+	ASSERT_EQ(a.dev->Query(a.qp, &qa), 0);
+	EXPECT_EQ(qa.state, (uint32_t)GSN_QPS_RTS);
+	EXPECT_EQ(qa.qkey, 5u);
+	Side r;
+	r.dev = OpenDevice();
+	ASSERT_TRUE(r.dev);
+	ASSERT_EQ(r.dev->AllocPd(&r.pd), 0);
+	ASSERT_EQ(r.dev->CreateCq(8, &r.cq), 0);
+	ASSERT_EQ(r.dev->CreateQp(r.pd, r.cq, r.cq, QpCaps(), &r.qp), 0);
+	EXPECT_EQ(r.dev->Modify(r.qp, GSN_QP_ATTR_QKEY, 0, 0, nullptr, 0, 0, 5), -EINVAL);
+	QpCaps bad;
+	bad.type = 3;
+	Qp q;
+	EXPECT_EQ(r.dev->CreateQp(r.pd, r.cq, r.cq, bad, &q), -EINVAL);
+}
+
+// gsnd's own checks of UD send WQEs (libgsn refuses these before posting).
+TEST_F(Dev, UdLocalErrors)
+{
+	struct Case {
+		const char *what;
+		uint8_t status;
+	} cases[] = {
+		{"RDMA WRITE", GSN_WC_LOC_QP_OP_ERR},
+		{"atomic", GSN_WC_LOC_QP_OP_ERR},
+		{"group ULA", GSN_WC_LOC_QP_OP_ERR},
+		{"zero ULA", GSN_WC_LOC_QP_OP_ERR},
+		{"inline too long", GSN_WC_LOC_LEN_ERR},
+		{"inline with SGEs", GSN_WC_LOC_QP_OP_ERR},
+		{"payload too long", GSN_WC_LOC_LEN_ERR},
+		{"too many SGEs", GSN_WC_LOC_QP_OP_ERR},
+		{"unknown lkey", GSN_WC_LOC_PROT_ERR},
+		{"unknown flag", GSN_WC_LOC_QP_OP_ERR},
+	};
+	static uint8_t buf[256];
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		SCOPED_TRACE(cases[i].what);
+		UdSide a, b;
+		ASSERT_TRUE(MakeUd(this, OpenDevice(), 9, &a));
+		ASSERT_TRUE(MakeUd(this, OpenDevice(), 9, &b));
+		Mr mr;
+		ASSERT_EQ(a.dev->RegMr(a.pd, buf, sizeof(buf), 0, &mr), 0);
+		gsn_send_wqe w = UdWqe(b, 9, 5);
+		switch (i) {
+		case 0: w.opcode = GSN_WR_RDMA_WRITE; break;
+		case 1: w.opcode = GSN_WR_ATOMIC_FETCH_AND_ADD; AddSge(&w, buf, 8, mr.lkey); break;
+		case 2: w.ud_dest_ula[0] = 0x03; break;
+		case 3: memset(w.ud_dest_ula, 0, 6); break;
+		case 4: w.flags |= GSN_WR_F_INLINE; w.inline_len = 129; break;
+		case 5: w.flags |= GSN_WR_F_INLINE; w.inline_len = 8;
+			AddSge(&w, buf, 8, mr.lkey); break;
+		case 6: AddSge(&w, buf, 65536, mr.lkey); AddSge(&w, buf, 1, mr.lkey); break;
+		case 7: w.num_sge = 5; break;
+		case 8: AddSge(&w, buf, 8, mr.lkey + 0x10000); break;
+		case 9: w.flags |= 0x80; break;
+		}
+		gsn_send_wqe next = UdWqe(b, 9, 6);
+		gsn_send_wqe both[2] = {w, next};
+		a.dev->PostSend(a.qp, both, 2);
+		gsn_cqe e{};
+		ASSERT_TRUE(a.dev->Poll(a.cq, &e));
+		EXPECT_EQ(e.wr_id, 5u);
+		EXPECT_EQ(e.status, cases[i].status);
+		EXPECT_EQ(e.opcode, GSN_WC_SEND);
+		ASSERT_TRUE(a.dev->Poll(a.cq, &e));
+		EXPECT_EQ(e.wr_id, 6u);
+		EXPECT_EQ(e.status, GSN_WC_WR_FLUSH_ERR);
+		gsn_dev_qp_attr qa{};
+		ASSERT_EQ(a.dev->Query(a.qp, &qa), 0);
+		EXPECT_EQ(qa.state, (uint32_t)GSN_QPS_ERR);
+	}
+	EXPECT_EQ(Stat("dev.ud_sent"), 0u);
+}
+
+// Random UD work (and random receives) never crash gsnd nor write outside the buffers.
+TEST_F(Dev, UdRandomWqesAreCompletionsNotCrashes)
+{
+	uint64_t seed = 0x2545F4914F6CDD1Dull;
+	auto rnd = [&seed] {
+		seed ^= seed << 13;
+		seed ^= seed >> 7;
+		seed ^= seed << 17;
+		return seed;
+	};
+	alignas(64) static uint8_t arena[3 * 8192];
+	uint8_t *canary_lo = arena, *mine = arena + 8192, *canary_hi = arena + 4096 + 8192;
+	memset(arena, 0xC5, sizeof(arena));
+	uint64_t delivered = 0;
+	for (int round = 0; round < 16; round++) {
+		UdSide a, b;
+		ASSERT_TRUE(MakeUd(this, OpenDevice(), 7, &a));
+		ASSERT_TRUE(MakeUd(this, OpenDevice(), 7, &b));
+		Mr la, rb;
+		ASSERT_EQ(a.dev->RegMr(a.pd, mine, 2048, kAllAccess, &la), 0);
+		ASSERT_EQ(b.dev->RegMr(b.pd, mine + 2048, 2048, kAllAccess, &rb), 0);
+		// Mostly plausible work (so datagrams flow, to good and bad receives),
+		// now and then anything at all.
+		gsn_recv_wqe r[8];
+		for (auto &x : r) {
+			uint8_t *p = reinterpret_cast<uint8_t *>(&x);
+			for (size_t i = 0; i < sizeof(x); i++)
+				p[i] = (uint8_t)rnd();
+			bool wild = rnd() % 8 == 0;
+			x.num_sge = (uint32_t)(wild ? rnd() % 6 : 1 + rnd() % 4);
+			for (auto &g : x.sge) {
+				g.lkey = wild && rnd() % 2 ? (uint32_t)rnd() : rb.lkey;
+				g.addr = (uint64_t)(uintptr_t)(mine + 2048) +
+					 (wild ? rnd() % 4096 - 1024 : rnd() % 1024);
+				g.length = (uint32_t)(wild ? rnd() % 3000 : rnd() % 1024);
+			}
+		}
+		b.dev->PostRecv(b.qp, r, 8);
+		gsn_send_wqe w[16];
+		for (auto &x : w) {
+			uint8_t *p = reinterpret_cast<uint8_t *>(&x);
+			for (size_t i = 0; i < sizeof(x); i++)
+				p[i] = (uint8_t)rnd();
+			bool wild = rnd() % 8 == 0;
+			x.opcode = (uint8_t)(wild ? rnd() % 12 : rnd() % 2);
+			x.flags = (uint8_t)(wild ? rnd() : rnd() & 0x0F);
+			x.inline_len = (uint32_t)(rnd() % (wild ? 140 : 129));
+			if (rnd() % 2) {
+				x.flags &= (uint8_t)~GSN_WR_F_INLINE;
+				x.num_sge = (uint8_t)(wild ? rnd() % 6 : rnd() % 5);
+				for (auto &g : x.sge) {
+					g.lkey = wild && rnd() % 2 ? (uint32_t)rnd() : la.lkey;
+					g.addr = (uint64_t)(uintptr_t)mine +
+						 (wild ? rnd() % 4096 - 1024 : rnd() % 1024);
+					g.length = (uint32_t)(wild ? rnd() % 3000 : rnd() % 1024);
+				}
+			} else {
+				x.num_sge = 0;
+			}
+			if (!wild || rnd() % 2) {
+				memcpy(x.ud_dest_ula, b.dev->open.ula, 6);
+				x.ud_dest_qpn = rnd() % 8 ? b.qp.qpn : (uint32_t)rnd();
+				x.ud_qkey = rnd() % 8 ? 7 : (uint32_t)rnd();
+			}
+		}
+		a.dev->PostSend(a.qp, w, 16);
+		gsn_cqe e{};
+		uint64_t quiet_since = NowMs();
+		while (NowMs() - quiet_since < 100) {
+			bool got = false;
+			if (a.dev->Poll(a.cq, &e, 0))
+				got = true;
+			if (b.dev->Poll(b.cq, &e, 0)) {
+				got = true;
+				delivered += e.status == GSN_WC_SUCCESS;
+			}
+			if (got)
+				quiet_since = NowMs();
+			else
+				usleep(1000);
+		}
+		for (size_t i = 0; i < 8192; i++)
+			ASSERT_EQ(canary_lo[i], 0xC5) << "round " << round << " byte " << i;
+		for (size_t i = 0; i < 4096; i++)
+			ASSERT_EQ(canary_hi[i], 0xC5) << "round " << round << " byte " << i;
+	}
+	fprintf(stderr, "[ ud random ] %llu datagrams delivered, %llu dropped\n",
+		(unsigned long long)delivered, (unsigned long long)Stat("dev.ud_drops"));
+	UdSide a;
+	ASSERT_TRUE(MakeUd(this, OpenDevice(), 7, &a)); // and gsnd still works
+	EXPECT_EQ(Stat("dev.clients"), 1u);
+}
+
 // RTR by IPv4: gsnd resolves it with HARP (here its own address: it is the server).
 using DevHarp = DeviceTest;
 

@@ -2,12 +2,11 @@
 // Acceptance tests of libgsn through real gsnd processes: sizes, atomics,
 // bad work, faults, scale.  Every QP here is a libgsn QP; the gsnd
 // processes are spawned with the device harness (dev_harness.h).
-#include "dev_harness.h"
+#include "libgsn_util.h"
 
 extern "C" {
 #include "cable.h"
 }
-#include <libgsn.h>
 
 #include <cerrno>
 #include <chrono>
@@ -28,12 +27,6 @@ namespace {
 
 constexpr unsigned kAll = GSN_ACCESS_LOCAL_WRITE | GSN_ACCESS_REMOTE_WRITE |
 			  GSN_ACCESS_REMOTE_READ | GSN_ACCESS_REMOTE_ATOMIC;
-
-void Fill(uint8_t *p, size_t n, uint8_t seed)
-{
-	for (size_t i = 0; i < n; i++)
-		p[i] = (uint8_t)(seed + i * 13 + (i >> 11));
-}
 
 // One libgsn endpoint: context, PD, CQ, QP.
 struct End {
@@ -65,27 +58,6 @@ struct End {
 		return m;
 	}
 };
-
-// Opens device `name` of `rundir` through libgsn's device list.
-int OpenCtx(const std::string &rundir, const std::string &name, gsn_context **ctx)
-{
-	setenv("GSN_RUNDIR", rundir.c_str(), 1);
-	setenv("GSN_AUTOSTART", "0", 1);
-	setenv("GSN_DEVICE", name.c_str(), 1);
-	setenv("GSN_CMD_TIMEOUT_MS", "5000", 1);
-	gsn_device **list = nullptr;
-	int n = 0;
-	int st = gsn_get_device_list(&list, &n);
-	if (st)
-		return st;
-	if (n < 1) {
-		gsn_free_device_list(list);
-		return -ENODEV;
-	}
-	st = gsn_open_device(list[0], ctx);
-	gsn_free_device_list(list);
-	return st;
-}
 
 int MakeEnd(const std::string &rundir, const std::string &name, End *e, int wr = 64,
 	    int cqe = 256)
@@ -143,25 +115,6 @@ int Connect(End &a, End &b, unsigned access = kAll, uint32_t timeout_ms = 0)
 	if (!st)
 		st = ConnectTo(a.qp, access, b.ula, b.qp->qp_num, timeout_ms);
 	return st;
-}
-
-bool PollOne(gsn_cq *cq, gsn_wc *wc, int timeout_ms = 20000)
-{
-	uint64_t end = NowMs() + (uint64_t)timeout_ms;
-	for (;;) {
-		int n = gsn_poll_cq(cq, 1, wc);
-		if (n == 1)
-			return true;
-		if (n < 0 || NowMs() >= end)
-			return false;
-		usleep(50);
-	}
-}
-
-bool QuietCq(gsn_cq *cq, int ms)
-{
-	gsn_wc wc{};
-	return !PollOne(cq, &wc, ms);
 }
 
 // Waits for an async event of type within timeout_ms.
@@ -863,6 +816,177 @@ TEST_F(DeviceAcceptScale, SixteenClientProcesses)
 		}
 		EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "client status " << status;
 	}
+}
+
+// ======================================================================
+// 6. Memory regions: zero-based addressing, requested keys
+// ======================================================================
+
+using DeviceAcceptMr = AcceptOne;
+
+// One RDMA work request on a's QP; its completion in *wc.
+int PostOne(End &a, gsn_wr_opcode op, gsn_sge *sge, uint64_t raddr, uint64_t rkey, gsn_wc *wc,
+	    uint64_t add = 0)
+{
+	gsn_send_wr w = Wr(op, 1, sge, 1);
+	if (op == GSN_WR_ATOMIC_FETCH_AND_ADD) {
+		w.wr.atomic.remote_addr = raddr;
+		w.wr.atomic.rkey = rkey;
+		w.wr.atomic.compare_add = add;
+	} else {
+		w.wr.rdma.remote_addr = raddr;
+		w.wr.rdma.rkey = rkey;
+	}
+	gsn_send_wr *bad = nullptr;
+	int st = gsn_post_send(a.qp, &w, &bad);
+	if (st)
+		return st;
+	return PollOne(a.cq, wc) ? 0 : -ETIMEDOUT;
+}
+
+// Remote addresses on a GSN_ACCESS_ZERO_BASED MR are offsets: 0 and len - 1
+// reach its first and last byte, bounds are checked as for any MR.
+TEST_F(DeviceAcceptMr, ZeroBasedOffsets)
+{
+	const size_t L = 4096, kPad = 64;
+	End a, b;
+	ASSERT_EQ(MakeEnd(rundir_, name_, &a), 0);
+	ASSERT_EQ(MakeEnd(rundir_, name_, &b), 0);
+	ASSERT_EQ(Connect(a, b), 0);
+	alignas(8) static uint8_t region[L + 2 * kPad];
+	memset(region, 0xC5, sizeof(region));
+	alignas(8) uint8_t src[64], back[64];
+	Fill(src, sizeof(src), 17);
+	gsn_mr *smr = a.Reg(src, sizeof(src), GSN_ACCESS_LOCAL_WRITE);
+	gsn_mr *bmr = a.Reg(back, sizeof(back), GSN_ACCESS_LOCAL_WRITE);
+	gsn_mr *tmr = b.Reg(region + kPad, L, kAll | GSN_ACCESS_ZERO_BASED);
+	ASSERT_TRUE(smr && bmr && tmr);
+	EXPECT_EQ(tmr->access, kAll | GSN_ACCESS_ZERO_BASED);
+	uint8_t *t = region + kPad;
+	gsn_wc wc{};
+
+	// WRITE 8 bytes at offset 0 and 1 byte at offset L - 1
+	gsn_sge s{(uint64_t)(uintptr_t)src, 8, smr->lkey};
+	ASSERT_EQ(PostOne(a, GSN_WR_RDMA_WRITE, &s, 0, tmr->rkey, &wc), 0);
+	ASSERT_EQ(wc.status, GSN_WC_SUCCESS) << gsn_wc_status_str(wc.status);
+	EXPECT_EQ(memcmp(t, src, 8), 0);
+	s = {(uint64_t)(uintptr_t)(src + 8), 1, smr->lkey};
+	ASSERT_EQ(PostOne(a, GSN_WR_RDMA_WRITE, &s, L - 1, tmr->rkey, &wc), 0);
+	ASSERT_EQ(wc.status, GSN_WC_SUCCESS) << gsn_wc_status_str(wc.status);
+	EXPECT_EQ(t[L - 1], src[8]);
+
+	// READ them back
+	memset(back, 0, sizeof(back));
+	s = {(uint64_t)(uintptr_t)back, 8, bmr->lkey};
+	ASSERT_EQ(PostOne(a, GSN_WR_RDMA_READ, &s, 0, tmr->rkey, &wc), 0);
+	ASSERT_EQ(wc.status, GSN_WC_SUCCESS) << gsn_wc_status_str(wc.status);
+	EXPECT_EQ(memcmp(back, src, 8), 0);
+	s = {(uint64_t)(uintptr_t)(back + 8), 1, bmr->lkey};
+	ASSERT_EQ(PostOne(a, GSN_WR_RDMA_READ, &s, L - 1, tmr->rkey, &wc), 0);
+	ASSERT_EQ(wc.status, GSN_WC_SUCCESS) << gsn_wc_status_str(wc.status);
+	EXPECT_EQ(back[8], src[8]);
+
+	// fetch-add at offset 16
+	uint64_t v = 1000;
+	memcpy(t + 16, &v, 8);
+	s = {(uint64_t)(uintptr_t)back, 8, bmr->lkey};
+	ASSERT_EQ(PostOne(a, GSN_WR_ATOMIC_FETCH_AND_ADD, &s, 16, tmr->rkey, &wc, 5), 0);
+	ASSERT_EQ(wc.status, GSN_WC_SUCCESS) << gsn_wc_status_str(wc.status);
+	memcpy(&v, back, 8);
+	EXPECT_EQ(v, 1000u);
+	memcpy(&v, t + 16, 8);
+	EXPECT_EQ(v, 1005u);
+	for (size_t i = 0; i < kPad; i++) {
+		ASSERT_EQ(region[i], 0xC5) << "canary before " << i;
+		ASSERT_EQ(region[kPad + L + i], 0xC5) << "canary after " << i;
+	}
+
+	// out of bounds, each on a fresh pair (an error ends the QP): one byte
+	// too many at the end, one byte past it, and the MR's virtual address
+	struct Bad {
+		gsn_wr_opcode op;
+		uint64_t raddr;
+		uint32_t len;
+	} bad[] = {{GSN_WR_RDMA_WRITE, L - 1, 2},
+		   {GSN_WR_RDMA_READ, L, 1},
+		   {GSN_WR_RDMA_WRITE, (uint64_t)(uintptr_t)t, 1},
+		   {GSN_WR_ATOMIC_FETCH_AND_ADD, L, 8}};
+	for (const Bad &c : bad) {
+		SCOPED_TRACE("op " + std::to_string(c.op) + " at " + std::to_string(c.raddr));
+		End x, y;
+		ASSERT_EQ(MakeEnd(rundir_, name_, &x), 0);
+		ASSERT_EQ(MakeEnd(rundir_, name_, &y), 0);
+		ASSERT_EQ(Connect(x, y), 0);
+		gsn_mr *xs = x.Reg(src, sizeof(src), GSN_ACCESS_LOCAL_WRITE);
+		ASSERT_TRUE(xs);
+		gsn_mr *ym = y.Reg(t, L, kAll | GSN_ACCESS_ZERO_BASED);
+		ASSERT_TRUE(ym);
+		s = {(uint64_t)(uintptr_t)src, c.len, xs->lkey};
+		ASSERT_EQ(PostOne(x, c.op, &s, c.raddr, ym->rkey, &wc), 0);
+		EXPECT_EQ(wc.status, GSN_WC_REM_ACCESS_ERR) << gsn_wc_status_str(wc.status);
+	}
+	for (size_t i = 0; i < kPad; i++) {
+		ASSERT_EQ(region[i], 0xC5) << "canary before " << i;
+		ASSERT_EQ(region[kPad + L + i], 0xC5) << "canary after " << i;
+	}
+}
+
+// requested_key: any value from 1 up to 0xFFFEFFFFFFFFFFFF, unique per
+// context only (libfabric's user keys are per domain): two processes on one
+// gsnd may use the same key, and a peer's access reaches the MR of the
+// context whose QP it is connected to.
+TEST_F(DeviceAcceptMr, RequestedKeysArePerContext)
+{
+	End a, b, ca, cb;
+	for (End *e : {&a, &b, &ca, &cb})
+		ASSERT_EQ(MakeEnd(rundir_, name_, e), 0);
+	ASSERT_EQ(Connect(ca, a), 0);
+	ASSERT_EQ(Connect(cb, b), 0);
+	alignas(8) uint8_t ra[64] = {}, rb[64] = {}, other[64], src[8];
+	memset(src, 0x5A, sizeof(src));
+	gsn_mr *ma = nullptr, *mb = nullptr, *m = nullptr;
+	ASSERT_EQ(gsn_reg_mr(a.pd, ra, sizeof(ra), kAll, 1, &ma), 0);
+	EXPECT_EQ(ma->rkey, 1u);
+	EXPECT_EQ(gsn_reg_mr(a.pd, other, sizeof(other), kAll, 1, &m), -EEXIST); // a has key 1
+	ASSERT_EQ(gsn_reg_mr(b.pd, rb, sizeof(rb), kAll | GSN_ACCESS_ZERO_BASED, 1, &mb), 0);
+	EXPECT_EQ(mb->rkey, 1u); // b may have it too
+	EXPECT_EQ(gsn_reg_mr(a.pd, other, sizeof(other), kAll, 0xFFFF000000000000ull, &m), -EINVAL);
+	EXPECT_EQ(gsn_reg_mr(a.pd, other, sizeof(other), kAll, ~0ull, &m), -EINVAL);
+	ASSERT_EQ(gsn_reg_mr(a.pd, other, sizeof(other), kAll, 0xFFFEFFFFFFFFFFFFull, &m), 0);
+	EXPECT_EQ(m->rkey, 0xFFFEFFFFFFFFFFFFull);
+	ASSERT_EQ(gsn_dereg_mr(m), 0);
+	ASSERT_EQ(gsn_reg_mr(a.pd, other, sizeof(other), kAll, 0, &m), 0); // gsnd's choice
+	EXPECT_NE(m->rkey, 0u);
+	EXPECT_NE(m->rkey >> 48, 0xFFFFu);
+
+	// key 1 through ca reaches a's MR (virtual address), through cb b's (offset)
+	gsn_mr *sa = ca.Reg(src, sizeof(src), 0), *sb = cb.Reg(src, sizeof(src), 0);
+	ASSERT_TRUE(sa && sb);
+	gsn_wc wc{};
+	gsn_sge s{(uint64_t)(uintptr_t)src, 8, sa->lkey};
+	ASSERT_EQ(PostOne(ca, GSN_WR_RDMA_WRITE, &s, (uint64_t)(uintptr_t)(ra + 8), 1, &wc), 0);
+	ASSERT_EQ(wc.status, GSN_WC_SUCCESS) << gsn_wc_status_str(wc.status);
+	s.lkey = sb->lkey;
+	ASSERT_EQ(PostOne(cb, GSN_WR_RDMA_WRITE, &s, 16, 1, &wc), 0);
+	ASSERT_EQ(wc.status, GSN_WC_SUCCESS) << gsn_wc_status_str(wc.status);
+	uint8_t want_a[64] = {}, want_b[64] = {};
+	memset(want_a + 8, 0x5A, 8);
+	memset(want_b + 16, 0x5A, 8);
+	EXPECT_EQ(memcmp(ra, want_a, 64), 0);
+	EXPECT_EQ(memcmp(rb, want_b, 64), 0);
+
+	// a key the peer's context does not have is an access error, though others have it
+	End cc, dd;
+	ASSERT_EQ(MakeEnd(rundir_, name_, &cc), 0);
+	ASSERT_EQ(MakeEnd(rundir_, name_, &dd), 0);
+	ASSERT_EQ(Connect(cc, dd), 0);
+	gsn_mr *sc = cc.Reg(src, sizeof(src), 0);
+	ASSERT_TRUE(sc);
+	s.lkey = sc->lkey;
+	ASSERT_EQ(PostOne(cc, GSN_WR_RDMA_WRITE, &s, 16, 1, &wc), 0);
+	EXPECT_EQ(wc.status, GSN_WC_REM_ACCESS_ERR) << gsn_wc_status_str(wc.status);
+	EXPECT_EQ(memcmp(ra, want_a, 64), 0);
+	EXPECT_EQ(memcmp(rb, want_b, 64), 0);
 }
 
 } // namespace

@@ -188,10 +188,18 @@ struct gsn_mr {
  * Registers [addr, addr + length) of this process.  access is a mask of
  * GSN_ACCESS_LOCAL_WRITE, _REMOTE_WRITE, _REMOTE_READ, _REMOTE_ATOMIC;
  * remote write or atomic needs local write (-EINVAL otherwise, as in
- * verbs).  requested_key 0 lets gsnd choose the rkey; otherwise it is the
- * rkey wanted (libfabric's requested_key; -EEXIST/-EINVAL from gsnd when
- * it cannot be had).  The memory is not pinned: gsnd reads and writes it
- * with process_vm_readv/writev, so it must stay mapped until dereg.
+ * verbs).  With GSN_ACCESS_ZERO_BASED the remote addresses peers use on
+ * this MR (remote_addr of RDMA WRITE/READ and atomics) are offsets from
+ * its first byte, 0 .. length - 1, instead of virtual addresses; local use
+ * (lkey) is unchanged.
+ *
+ * requested_key 0 lets gsnd choose the rkey (random, 64-bit); otherwise
+ * it is the rkey wanted (libfabric's requested_key): any value from 1 to
+ * 0xFFFEFFFFFFFFFFFF (the keys with the top 16 bits all ones are gsnd's:
+ * -EINVAL).  rkeys are per context: -EEXIST when this context already has
+ * an MR with that rkey; other processes' keys do not matter, even on the
+ * same gsnd.  The memory is not pinned: gsnd reads and writes it with
+ * process_vm_readv/writev, so it must stay mapped until dereg.
  */
 GSN_API int gsn_reg_mr(struct gsn_pd *pd, void *addr, size_t length, unsigned access,
 		       uint64_t requested_key, struct gsn_mr **mr);
@@ -299,7 +307,7 @@ struct gsn_qp_init_attr {
 	struct gsn_cq *send_cq;
 	struct gsn_cq *recv_cq;
 	struct gsn_qp_cap cap;    /* in: wanted; out: granted (queues are powers of two) */
-	enum gsn_qp_type qp_type; /* GSN_QPT_RC */
+	enum gsn_qp_type qp_type; /* GSN_QPT_RC or GSN_QPT_UD */
 	int sq_sig_all;           /* every send work request makes a completion */
 };
 
@@ -316,8 +324,28 @@ struct gsn_qp {
 };
 
 /*
- * Creates a reliable connected QP: a send and a receive ring shared with
- * gsnd plus a doorbell.  Both CQs must belong to the same context.
+ * Creates a QP: a send and a receive ring shared with gsnd plus a
+ * doorbell.  Both CQs must belong to the same context.
+ *
+ * GSN_QPT_RC: reliable connected, one Scheduled Transfer VC to one peer
+ * QP; every opcode.
+ *
+ * GSN_QPT_UD: unreliable datagrams, as verbs UD.  RESET -> INIT (with
+ * GSN_QP_QKEY; access flags are accepted and ignored) -> RTR -> RTS, no
+ * GSN_QP_DEST (-EINVAL).  Sends are GSN_WR_SEND or GSN_WR_SEND_WITH_IMM
+ * only, with at most GSN_UD_MAX_PAYLOAD bytes (SGEs or inline), each to
+ * wr.ud.dest_ula (a unicast ULA; the device's own reaches its other QPs)
+ * and wr.ud.remote_qpn, carrying wr.ud.remote_qkey, which must equal the
+ * destination QP's qkey.  A send completes (GSN_WC_SEND) once gsnd has
+ * handed the datagram to the link.  A datagram consumes the destination
+ * QP's next receive: its first GSN_UD_HDR_LEN bytes get a struct
+ * gsn_ud_hdr (the sender's ULA and QP number), then the payload;
+ * byte_len = GSN_UD_HDR_LEN + payload, src_qp = the sender's QP number,
+ * imm_data with GSN_WC_WITH_IMM.  Unreliable: a datagram finding no
+ * receive posted (or one too short: it stays posted), a wrong qkey, no
+ * such QP, or a QP not in RTR/RTS is dropped and counted by gsnd
+ * (dev.ud_* in gsnstat), never an error at the sender.  Datagrams from
+ * one QP to another arrive in the order they were posted.
  */
 GSN_API int gsn_create_qp(struct gsn_pd *pd, struct gsn_qp_init_attr *init_attr,
 			  struct gsn_qp **qp);
@@ -328,6 +356,7 @@ GSN_API int gsn_create_qp(struct gsn_pd *pd, struct gsn_qp_init_attr *init_attr,
 #define GSN_QP_DEST GSN_QP_ATTR_DEST     /* dest_ula or dest_ipv4, and dest_qp_num */
 #define GSN_QP_TIMEOUT GSN_QP_ATTR_TIMEOUT
 #define GSN_QP_RETRY GSN_QP_ATTR_RETRY
+#define GSN_QP_QKEY GSN_QP_ATTR_QKEY     /* UD only (-EINVAL on RC) */
 
 struct gsn_qp_attr {
 	enum gsn_qp_state qp_state;
@@ -337,6 +366,7 @@ struct gsn_qp_attr {
 	uint32_t dest_qp_num;
 	uint32_t timeout_ms;      /* ST operation timeout (0: gsnd's default) */
 	uint32_t retry_cnt;
+	uint32_t qkey;            /* UD: what datagrams for this QP must carry */
 	/* gsn_query_qp() only: */
 	struct gsn_qp_cap cap;
 	uint32_t qp_num;
@@ -347,8 +377,10 @@ struct gsn_qp_attr {
  * Changes the attributes named by mask.  The usual sequence is RESET ->
  * INIT (with GSN_QP_ACCESS_FLAGS) -> RTR (with GSN_QP_DEST) -> RTS.  At RTR
  * gsnd sets up the ST virtual connection with the peer QP; work posted
- * before it is up waits (COMM_EST is reported when it is).  Errors come
- * from gsnd (-EINVAL for a bad transition).
+ * before it is up waits (COMM_EST is reported when it is).  UD QPs: RESET
+ * -> INIT (GSN_QP_QKEY) -> RTR -> RTS, no destination; GSN_QP_QKEY may
+ * change at any time.  Errors come from gsnd (-EINVAL for a bad
+ * transition or mask).
  */
 GSN_API int gsn_modify_qp(struct gsn_qp *qp, struct gsn_qp_attr *attr, unsigned mask);
 /* Fills attr from gsnd; init_attr (may be NULL) from the creation. */
@@ -383,11 +415,18 @@ struct gsn_send_wr {
 			uint64_t swap;        /* CMP_AND_SWP, SWAP: the new value */
 			uint64_t rkey;
 		} atomic; /* all GSN_WR_ATOMIC_*: one 8-byte SGE receives the old value */
+		struct {
+			uint8_t dest_ula[6];  /* unicast; the device's own reaches its QPs */
+			uint32_t remote_qpn;
+			uint32_t remote_qkey; /* the destination QP's qkey */
+		} ud; /* SEND / SEND_WITH_IMM on a GSN_QPT_UD QP */
 	} wr;
 };
 
 /*
- * Posts a chain of send work requests (every opcode of enum gsn_wr_opcode).
+ * Posts a chain of send work requests (every opcode of enum gsn_wr_opcode;
+ * on a UD QP only SEND and SEND_WITH_IMM, at most GSN_UD_MAX_PAYLOAD
+ * bytes, to a unicast dest_ula).
  * Checks: num_sge 0..max_send_sge, total length <= max message size,
  * inline only for SEND/RDMA WRITE and at most max_inline_data bytes,
  * atomics with exactly one 8-byte SGE and an aligned remote address, the

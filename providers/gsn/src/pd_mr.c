@@ -8,7 +8,7 @@
 
 #define ACCESS_ALL                                                                 \
 	(GSN_ACCESS_LOCAL_WRITE | GSN_ACCESS_REMOTE_WRITE | GSN_ACCESS_REMOTE_READ | \
-	 GSN_ACCESS_REMOTE_ATOMIC)
+	 GSN_ACCESS_REMOTE_ATOMIC | GSN_ACCESS_ZERO_BASED)
 
 int gsn_alloc_pd(struct gsn_context *pub, struct gsn_pd **out)
 {

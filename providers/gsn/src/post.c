@@ -28,6 +28,20 @@ static bool is_atomic(enum gsn_wr_opcode op)
 	return op >= GSN_WR_ATOMIC_CMP_AND_SWP && op <= GSN_WR_ATOMIC_FETCH_CLEAR;
 }
 
+/* UD: SEND (+imm) to a unicast ULA (not zero, group bit clear); -EINVAL otherwise. */
+static int encode_ud(const struct gsn_send_wr *wr, struct gsn_send_wqe *w)
+{
+	static const uint8_t zero[6];
+
+	if ((wr->opcode != GSN_WR_SEND && wr->opcode != GSN_WR_SEND_WITH_IMM) ||
+	    (wr->wr.ud.dest_ula[0] & 1) || memcmp(wr->wr.ud.dest_ula, zero, sizeof(zero)) == 0)
+		return -EINVAL;
+	memcpy(w->ud_dest_ula, wr->wr.ud.dest_ula, sizeof(w->ud_dest_ula));
+	w->ud_dest_qpn = wr->wr.ud.remote_qpn;
+	w->ud_qkey = wr->wr.ud.remote_qkey;
+	return 0;
+}
+
 /* Builds the WQE for wr; -EINVAL if wr is not valid on this QP. */
 static int encode_send(const struct gsn_qp_priv *qp, const struct gsn_send_wr *wr,
 		       struct gsn_send_wqe *w)
@@ -43,6 +57,8 @@ static int encode_send(const struct gsn_qp_priv *qp, const struct gsn_send_wr *w
 	if (total > qp->max_msg)
 		return -EINVAL;
 	memset(w, 0, sizeof(*w));
+	if (qp->pub.qp_type == GSN_QPT_UD && encode_ud(wr, w))
+		return -EINVAL;
 	w->wr_id = wr->wr_id;
 	w->opcode = (uint8_t)wr->opcode;
 	w->flags = (uint8_t)(wr->send_flags | (qp->sq_sig_all ? GSN_SEND_SIGNALED : 0));

@@ -15,7 +15,7 @@
 #define MAP_MAX ((uint64_t)1 << 32)
 #define MASK_ALL                                                                 \
 	(GSN_QP_ATTR_STATE | GSN_QP_ATTR_ACCESS | GSN_QP_ATTR_DEST | GSN_QP_ATTR_TIMEOUT | \
-	 GSN_QP_ATTR_RETRY)
+	 GSN_QP_ATTR_RETRY | GSN_QP_ATTR_QKEY)
 
 static void set_state(struct gsn_qp_priv *qp, enum gsn_qp_state s)
 {
@@ -110,7 +110,8 @@ static int check_init_attr(struct gsn_ctx *ctx, struct gsn_pd *pd,
 	const struct gsn_qp_cap *c = &ia->cap;
 
 	if (!ia->send_cq || !ia->recv_cq || ia->send_cq->context != pd->context ||
-	    ia->recv_cq->context != pd->context || ia->qp_type != GSN_QPT_RC)
+	    ia->recv_cq->context != pd->context ||
+	    (ia->qp_type != GSN_QPT_RC && ia->qp_type != GSN_QPT_UD))
 		return -EINVAL;
 	if (c->max_send_wr > o->max_qp_wr || c->max_recv_wr > o->max_qp_wr ||
 	    c->max_send_sge > o->max_sge || c->max_recv_sge > o->max_sge ||
@@ -132,7 +133,7 @@ int gsn_create_qp(struct gsn_pd *pd, struct gsn_qp_init_attr *ia, struct gsn_qp 
 		.pd = pd->handle,
 		.send_cq = ia->send_cq->handle,
 		.recv_cq = ia->recv_cq->handle,
-		.qp_type = GSN_QPT_RC,
+		.qp_type = ia->qp_type,
 		.max_send_wr = ia->cap.max_send_wr,
 		.max_recv_wr = ia->cap.max_recv_wr,
 		.max_send_sge = ia->cap.max_send_sge,
@@ -155,9 +156,10 @@ int gsn_create_qp(struct gsn_pd *pd, struct gsn_qp_init_attr *ia, struct gsn_qp 
 	qp->pub.send_cq = ia->send_cq;
 	qp->pub.recv_cq = ia->recv_cq;
 	qp->pub.qp_context = ia->qp_context;
-	qp->pub.qp_type = GSN_QPT_RC;
+	qp->pub.qp_type = ia->qp_type;
 	qp->sq_sig_all = ia->sq_sig_all ? 1 : 0;
-	qp->max_msg = (uint64_t)1 << ctx->open.max_msg_size_log2;
+	qp->max_msg = ia->qp_type == GSN_QPT_UD ? GSN_UD_MAX_PAYLOAD
+						: (uint64_t)1 << ctx->open.max_msg_size_log2;
 	set_state(qp, GSN_QPS_RESET);
 
 	pthread_mutex_lock(&ctx->lock);
@@ -238,6 +240,7 @@ int gsn_modify_qp(struct gsn_qp *pub, struct gsn_qp_attr *attr, unsigned mask)
 		.dest_qp_num = attr->dest_qp_num,
 		.timeout_ms = attr->timeout_ms,
 		.retry_cnt = attr->retry_cnt,
+		.qkey = attr->qkey,
 	};
 
 	if (!mask || (mask & ~MASK_ALL))
@@ -288,6 +291,7 @@ int gsn_query_qp(struct gsn_qp *pub, struct gsn_qp_attr *attr, struct gsn_qp_ini
 	attr->dest_qp_num = a.dest_qp_num;
 	attr->timeout_ms = qp->timeout_ms;
 	attr->retry_cnt = qp->retry_cnt;
+	attr->qkey = a.qkey;
 	attr->cap = qp->cap;
 	attr->qp_num = a.qp_num;
 	attr->st_vc = a.st_vc;

@@ -558,7 +558,107 @@ TEST_F(LibgsnApi, PostSendEncodesEveryOpcode)
 		for (uint8_t b : w.reserved2) {
 			ASSERT_EQ(b, 0);
 		}
+		EXPECT_EQ(w.ud_dest_qpn, 0u); // the UD fields stay clear on RC
+		EXPECT_EQ(w.ud_qkey, 0u);
 	}
+}
+
+TEST_F(LibgsnApi, UdQpEncodesDatagramsAndItsQkey)
+{
+	gsn_cq *cq = make_cq(16);
+	gsn_qp_init_attr ia{};
+	ia.send_cq = cq;
+	ia.recv_cq = cq;
+	ia.qp_type = GSN_QPT_UD;
+	ia.cap.max_send_wr = 8;
+	ia.cap.max_recv_wr = 8;
+	ia.cap.max_send_sge = GSN_MAX_SGE;
+	ia.cap.max_recv_sge = 1;
+	ia.cap.max_inline_data = GSN_MAX_INLINE;
+	gsn_qp *qp = nullptr, *rc = make_qp(cq, 4, 4);
+	ASSERT_EQ(gsn_create_qp(pd, &ia, &qp), 0);
+	EXPECT_EQ(qp->qp_type, GSN_QPT_UD);
+	gsn_qp_attr a{};
+	a.qp_state = GSN_QPS_INIT;
+	a.qkey = 0x5eed;
+	EXPECT_EQ(gsn_modify_qp(rc, &a, GSN_QP_STATE | GSN_QP_QKEY), -EINVAL); // RC: no qkey
+	ASSERT_EQ(gsn_modify_qp(qp, &a, GSN_QP_STATE | GSN_QP_QKEY), 0);
+	a = {};
+	a.qp_state = GSN_QPS_RTR; // no destination
+	ASSERT_EQ(gsn_modify_qp(qp, &a, GSN_QP_STATE), 0);
+	a.qp_state = GSN_QPS_RTS;
+	ASSERT_EQ(gsn_modify_qp(qp, &a, GSN_QP_STATE), 0);
+	gsn_qp_attr q{};
+	gsn_qp_init_attr qi{};
+	ASSERT_EQ(gsn_query_qp(qp, &q, &qi), 0);
+	EXPECT_EQ(q.qkey, 0x5eedu);
+	EXPECT_EQ(qi.qp_type, GSN_QPT_UD);
+
+	gsn_sge sge[2] = {{0x1000, 60000, 1}, {0x2000, 5536, 2}}; // GSN_UD_MAX_PAYLOAD in all
+	gsn_send_wr wr{};
+	gsn_send_wr *bad = nullptr;
+	wr.wr_id = 7;
+	wr.opcode = GSN_WR_SEND_WITH_IMM;
+	wr.imm_data = 0x1234;
+	wr.sg_list = sge;
+	wr.num_sge = 2;
+	wr.send_flags = GSN_SEND_SIGNALED | GSN_SEND_SOLICITED;
+	const uint8_t ula[6] = {2, 0, 0, 0, 0, 0x42};
+	memcpy(wr.wr.ud.dest_ula, ula, 6);
+	wr.wr.ud.remote_qpn = 0xabcdef;
+	wr.wr.ud.remote_qkey = 0x5eed;
+	ASSERT_EQ(gsn_post_send(qp, &wr, &bad), 0);
+	gsn_send_wqe w;
+	ASSERT_TRUE(dev->pop_send(qp->qp_num, &w));
+	EXPECT_EQ(w.wr_id, 7u);
+	EXPECT_EQ(w.opcode, GSN_WR_SEND_WITH_IMM);
+	EXPECT_EQ(w.imm_data, 0x1234u);
+	EXPECT_EQ(w.flags, GSN_WR_F_SIGNALED | GSN_WR_F_SOLICITED);
+	EXPECT_EQ(memcmp(w.ud_dest_ula, ula, 6), 0);
+	EXPECT_EQ(w.ud_reserved, 0u);
+	EXPECT_EQ(w.ud_dest_qpn, 0xabcdefu);
+	EXPECT_EQ(w.ud_qkey, 0x5eedu);
+	EXPECT_EQ(w.remote_addr, 0u);
+	EXPECT_EQ(w.rkey, 0u);
+	ASSERT_EQ(w.num_sge, 2);
+	EXPECT_EQ(w.sge[1].length, 5536u);
+	for (uint8_t b : w.reserved2) {
+		ASSERT_EQ(b, 0);
+	}
+
+	// inline works as on RC
+	uint8_t data[16] = {1, 2, 3};
+	gsn_sge isge = {(uint64_t)(uintptr_t)data, sizeof(data), 0};
+	wr.opcode = GSN_WR_SEND;
+	wr.sg_list = &isge;
+	wr.num_sge = 1;
+	wr.send_flags = GSN_SEND_INLINE;
+	ASSERT_EQ(gsn_post_send(qp, &wr, &bad), 0);
+	ASSERT_TRUE(dev->pop_send(qp->qp_num, &w));
+	EXPECT_EQ(w.inline_len, 16u);
+	EXPECT_EQ(w.inline_data[2], 3);
+	EXPECT_EQ(w.ud_dest_qpn, 0xabcdefu);
+
+	// refused: more than GSN_UD_MAX_PAYLOAD, another opcode, a group or zero ULA
+	wr.sg_list = sge;
+	wr.num_sge = 2;
+	wr.send_flags = 0;
+	sge[1].length++;
+	EXPECT_EQ(gsn_post_send(qp, &wr, &bad), -EINVAL);
+	sge[1].length--;
+	for (int op = GSN_WR_RDMA_WRITE; op <= GSN_WR_ATOMIC_FETCH_CLEAR; op++) {
+		gsn_sge one = {0x1000, 8, 1};
+		gsn_send_wr x = wr;
+		x.opcode = (gsn_wr_opcode)op;
+		x.sg_list = &one;
+		x.num_sge = 1;
+		EXPECT_EQ(gsn_post_send(qp, &x, &bad), -EINVAL) << op;
+	}
+	wr.wr.ud.dest_ula[0] = 3;
+	EXPECT_EQ(gsn_post_send(qp, &wr, &bad), -EINVAL);
+	memset(wr.wr.ud.dest_ula, 0, 6);
+	EXPECT_EQ(gsn_post_send(qp, &wr, &bad), -EINVAL);
+	EXPECT_FALSE(dev->pop_send(qp->qp_num, &w));
 }
 
 TEST_F(LibgsnApi, PostSendInlineCopiesTheDataAtPostTime)

@@ -488,6 +488,7 @@ int FakeDev::handle(Client &c, uint16_t type, uint32_t seq, const uint8_t *body,
 		a.access = it->second.access;
 		memcpy(a.dest_ula, it->second.dest_ula, 6);
 		a.st_vc = it->second.state >= GSN_QPS_RTR ? 1000 + it->second.qp_num : 0;
+		a.qkey = it->second.qkey;
 		return reply(c, type, seq, &a, sizeof(a));
 	}
 	case GSN_DEV_CMD_DEALLOC_PD:
@@ -571,7 +572,8 @@ int FakeDev::create_qp(Client &c, uint32_t seq, const uint8_t *body, size_t len)
 	if (len != sizeof(req))
 		return -EBADMSG;
 	memcpy(&req, body, sizeof(req));
-	if (!pds_.count(req.pd) || !cq(req.send_cq) || !cq(req.recv_cq) || req.qp_type != GSN_QPT_RC ||
+	if (!pds_.count(req.pd) || !cq(req.send_cq) || !cq(req.recv_cq) ||
+	    (req.qp_type != GSN_QPT_RC && req.qp_type != GSN_QPT_UD) ||
 	    req.max_send_wr > 4096 || req.max_recv_wr > 4096 || req.max_send_sge > GSN_MAX_SGE ||
 	    req.max_recv_sge > GSN_MAX_SGE || req.max_inline_data > o_.max_inline)
 		return -EINVAL;
@@ -602,6 +604,7 @@ int FakeDev::create_qp(Client &c, uint32_t seq, const uint8_t *body, size_t len)
 	q.send_cq = req.send_cq;
 	q.recv_cq = req.recv_cq;
 	q.sig_all = req.sq_sig_all != 0;
+	q.type = req.qp_type;
 	gsn_dev_create_qp_resp r{};
 	r.handle = q.handle;
 	r.qp_num = q.qp_num;
@@ -638,9 +641,14 @@ int FakeDev::modify_qp(Client &c, const uint8_t *body, size_t len)
 		bool ok = s == GSN_QPS_RESET || s == GSN_QPS_ERR || (s == GSN_QPS_INIT && cur <= GSN_QPS_INIT) ||
 			  (s == GSN_QPS_RTR && cur == GSN_QPS_INIT) ||
 			  (s == GSN_QPS_RTS && (cur == GSN_QPS_RTR || cur == GSN_QPS_RTS));
-		if (!ok || (s == GSN_QPS_RTR && !(req.mask & GSN_QP_ATTR_DEST) && q.dest_qp == 0))
+		if (!ok || (s == GSN_QPS_RTR && q.type == GSN_QPT_RC &&
+			    !(req.mask & GSN_QP_ATTR_DEST) && q.dest_qp == 0))
 			return -EINVAL;
 	}
+	if ((req.mask & GSN_QP_ATTR_QKEY) && q.type != GSN_QPT_UD)
+		return -EINVAL;
+	if (req.mask & GSN_QP_ATTR_QKEY)
+		q.qkey = req.qkey;
 	if (req.mask & GSN_QP_ATTR_ACCESS)
 		q.access = req.access;
 	if (req.mask & GSN_QP_ATTR_DEST) {

@@ -80,6 +80,7 @@ struct Qp {
 	SRing sq, rq;
 	uint32_t send_cq = 0, recv_cq = 0, pd = 0;
 	uint32_t state = GSN_QPS_RESET, access = 0, dest_qp = 0;
+	uint32_t type = GSN_QPT_RC, qkey = 0; // UD: no engine, the test plays the device
 	uint8_t dest_ula[6] = {};
 	bool sig_all = false, comm_est = false, blocked = false;
 	uint32_t rq_seen = 0;
