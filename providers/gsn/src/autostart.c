@@ -12,6 +12,10 @@
  *  - A close-on-exec pipe tells the starter gsnd's pid and, if exec
  *    failed, why; EOF means exec happened.  stdin is /dev/null, stdout and
  *    stderr go to RUNDIR/NAME.log; no other fd of the caller is inherited.
+ *  - gsnd gets the caller's environment without LD_PRELOAD: it is the
+ *    NIC, not part of the application, and a preload meant for the
+ *    application (an interposer, a sanitizer runtime) must not load into
+ *    it — an ASan runtime preloaded into an instrumented gsnd stops it.
  *  - Ready: the socket accepts and LINK_WAIT answers 0.  If gsnd exits
  *    first (bad arguments...), the wait ends with -ECHILD.
  */
@@ -196,8 +200,8 @@ static void reset_signals(void)
 }
 
 /* Never returns: runs in the intermediate child. */
-static void detach_and_exec(const char *prog, char *const argv[], int pw, int nullfd, int logfd,
-			    int fd_limit)
+static void detach_and_exec(const char *prog, char *const argv[], char *const envp[], int pw,
+			    int nullfd, int logfd, int fd_limit)
 {
 	if (setsid() < 0) {
 		report(pw, START_ERRNO, errno);
@@ -224,9 +228,29 @@ static void detach_and_exec(const char *prog, char *const argv[], int pw, int nu
 		_exit(127);
 	}
 	close_from(4, fd_limit);
-	execv(prog, argv);
+	execve(prog, argv, envp);
 	report(3, START_ERRNO, errno);
 	_exit(127);
+}
+
+/* The environment for gsnd: ours without LD_PRELOAD (built before fork). */
+static char **gsnd_environment(void)
+{
+	extern char **environ;
+	size_t n = 0;
+
+	while (environ && environ[n])
+		n++;
+	char **envp = calloc(n + 1, sizeof(*envp));
+
+	if (!envp)
+		return NULL;
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0)
+			envp[k++] = environ[i];
+	return envp;
 }
 
 /* Starts prog detached; *pid is gsnd's pid. */
@@ -237,6 +261,7 @@ static int spawn(const char *prog, char *const argv[], const char *logpath, pid_
 										   : 65536;
 	int pfd[2];
 	int err = 0;
+	char **envp = NULL;
 
 	if (pipe2(pfd, O_CLOEXEC) < 0)
 		return -errno;
@@ -247,6 +272,11 @@ static int spawn(const char *prog, char *const argv[], const char *logpath, pid_
 		err = -errno;
 		goto out;
 	}
+	envp = gsnd_environment();
+	if (!envp) {
+		err = -ENOMEM;
+		goto out;
+	}
 	pid_t child = fork();
 
 	if (child < 0) {
@@ -255,7 +285,7 @@ static int spawn(const char *prog, char *const argv[], const char *logpath, pid_
 	}
 	if (child == 0) {
 		close(pfd[0]);
-		detach_and_exec(prog, argv, pfd[1], nullfd, logfd, fd_limit);
+		detach_and_exec(prog, argv, envp, pfd[1], nullfd, logfd, fd_limit);
 	}
 	close(pfd[1]);
 	pfd[1] = -1;
@@ -288,6 +318,7 @@ out:
 		close(nullfd);
 	if (logfd >= 0)
 		close(logfd);
+	free(envp);
 	return err;
 }
 

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <chrono>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <thread>
 #include <vector>
@@ -211,3 +212,34 @@ TEST_F(LibgsnAutostart, AutostartCanBeTurnedOff)
 }
 
 } // namespace
+
+TEST_F(LibgsnAutostart, GsndDoesNotInheritTheCallersPreload)
+{
+	// A preload meant for the application (here one that does not exist:
+	// the loader only warns) must not reach gsnd; the rest of the
+	// environment must.
+	Env preload("LD_PRELOAD", "/nonexistent/libgsn-test-preload.so");
+	gsn_device **list;
+	int n = -1;
+	ASSERT_EQ(gsn_get_device_list(&list, &n), 0);
+	ASSERT_EQ(n, 1);
+	gsn_free_device_list(list);
+	auto pids = started(count_file);
+	ASSERT_EQ(pids.size(), 1u);
+
+	std::ifstream in("/proc/" + std::to_string(pids[0]) + "/environ", std::ios::binary);
+	std::string env((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+	ASSERT_FALSE(env.empty());
+	std::vector<std::string> vars;
+	for (size_t at = 0; at < env.size();) {
+		size_t end = env.find('\0', at);
+		vars.push_back(env.substr(at, end - at));
+		at = end == std::string::npos ? env.size() : end + 1;
+	}
+	bool has_rundir = false;
+	for (const auto &v : vars) {
+		EXPECT_NE(v.rfind("LD_PRELOAD=", 0), 0u) << v;
+		has_rundir |= v == "GSN_RUNDIR=" + dir.path();
+	}
+	EXPECT_TRUE(has_rundir);
+}
