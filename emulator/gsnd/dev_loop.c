@@ -136,22 +136,57 @@ static void held_drain(struct gsnd_loopback *lb, unsigned vc)
 	}
 }
 
-static void refl_rx(void *ctx, const struct gsn_mpkt_ctl *ctl, const uint8_t data[32])
+/* Keeps a micropacket its VC cannot send now; its credit stays taken until it leaves. */
+static void refl_hold(struct gsnd_loopback *lb, unsigned vc, const uint8_t *mp)
 {
-	struct gsnd_loopback *lb = ctx;
-	unsigned vc = ctl->vc;
-	struct mpktq *q = &lb->held[vc];
+	struct gsn_mpkt_ctl ctl;
 
-	if (!q->n && gsn_link_send(lb->link, ctl, data) == 0) {
-		lb->reflected++;
-		gsn_link_consumed(lb->link, vc, 1);
-		return;
-	}
-	if (held_push(q, ctl, data)) {
+	gsn_mpkt_ctl_unpack(gsn_mpkt_ctl_word(mp), &ctl);
+	if (held_push(&lb->held[vc], &ctl, mp + GSN_MPKT_CTL_LEN)) {
 		lb->held_total++;
 		return;
 	}
 	gsn_link_consumed(lb->link, vc, 1); /* cannot happen within our credits: dropped */
+}
+
+/* How many micropackets from mpkts (n of them) are on the VC of the first. */
+static size_t same_vc_run(const uint8_t *mpkts, size_t n)
+{
+	unsigned vc = mpkts[0] >> 6; /* control word bits 63..62 */
+	size_t m = 1;
+
+	while (m < n && (unsigned)(mpkts[m * GSN_MPKT_LEN] >> 6) == vc)
+		m++;
+	return m;
+}
+
+/*
+ * Micropackets from the port, a run at a time: each goes straight back and
+ * returns its credit, unless micropackets already wait on its VC; then it
+ * waits behind them.  A send that stops short is tried again, so that the
+ * link's refusal (and the tx_ready after it) happens as for single sends.
+ */
+static void refl_rx_run(void *ctx, const uint8_t *mpkts, size_t n)
+{
+	struct gsnd_loopback *lb = ctx;
+
+	while (n) {
+		unsigned vc = mpkts[0] >> 6;
+		size_t m = same_vc_run(mpkts, n), sent = 0;
+
+		while (!lb->held[vc].n && sent < m) {
+			int k = gsn_link_send_back(lb->link, mpkts + sent * GSN_MPKT_LEN, m - sent);
+
+			if (k <= 0)
+				break;
+			sent += (size_t)k;
+			lb->reflected += (uint64_t)k;
+		}
+		for (size_t i = sent; i < m; i++)
+			refl_hold(lb, vc, mpkts + i * GSN_MPKT_LEN);
+		mpkts += m * GSN_MPKT_LEN;
+		n -= m;
+	}
 }
 
 static void refl_tx_ready(void *ctx, unsigned vc)
@@ -287,7 +322,7 @@ static int refl_create(struct gsnd_loopback *lb)
 	struct gsn_link_config lc;
 	struct gsn_link_ops ops = {
 		.tx_frame = refl_tx_frame,
-		.rx_mpkt = refl_rx,
+		.rx_run = refl_rx_run,
 		.tx_ready = refl_tx_ready,
 		.event = refl_event,
 		.now_ns = refl_now,

@@ -33,6 +33,14 @@ static void port_rx_mpkt(void *ctx, const struct gsn_mpkt_ctl *c, const uint8_t 
 		gsnd_sw_link_rx(p->d, p->index, c, data);
 }
 
+/* An endpoint's port: runs of micropackets straight to the Message layer. */
+static void port_rx_run(void *ctx, const uint8_t *mpkts, size_t n)
+{
+	struct gsnd_port *p = ctx;
+
+	gsn_msg_link_rx_run(p->d->ep->msg, mpkts, n);
+}
+
 static void port_tx_ready(void *ctx, unsigned vc)
 {
 	struct gsnd_port *p = ctx;
@@ -172,6 +180,8 @@ static int port_open(struct gsnd *d, struct gsnd_port *p, const char *spec)
 	if (err)
 		return err;
 	port_link_config(d, p, &lc);
+	if (d->cfg.role == GSND_ENDPOINT) /* its msg exists before the links start */
+		ops.rx_run = port_rx_run;
 	ops.ctx = p;
 	err = gsn_link_create(&lc, &ops, &p->link);
 	if (err) {

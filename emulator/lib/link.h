@@ -5,8 +5,9 @@
  *
  * Pure: no sockets, no threads, no clock of its own.  Frames come in through
  * gsn_link_input_frame() and leave through ops->tx_frame; micropackets go up
- * through ops->rx_mpkt; time is ops->now_ns; timers run when the embedder
- * calls gsn_link_tick() at gsn_link_next_deadline().
+ * through ops->rx_mpkt, or in runs through ops->rx_run; time is ops->now_ns;
+ * timers run when the embedder calls gsn_link_tick() at
+ * gsn_link_next_deadline().
  *
  * What it does: INIT/INIT-ACK bring-up and RESET/RESET-ACK recovery keyed by
  * incarnations, per-VC credits (announced in the handshake, returned with
@@ -17,11 +18,12 @@
  *
  * Batching rule: micropackets accumulate in one pending frame, which leaves
  * (1) when it is full (frame_max), (2) at the end of gsn_link_input_frame()
- * and gsn_link_tick(), (3) on gsn_link_flush().  gsn_link_send() and
+ * and gsn_link_tick(), (3) on gsn_link_flush().  The sends and
  * gsn_link_consumed() never flush by themselves: whoever calls them outside
  * a link callback (an event loop, a test) calls gsn_link_flush() when done.
  *
- * Re-entrancy: callbacks may call gsn_link_send(), gsn_link_consumed(),
+ * Re-entrancy: callbacks may call the sends (gsn_link_send(),
+ * gsn_link_send_run(), gsn_link_send_back()), gsn_link_consumed(),
  * gsn_link_flush() and the queries on any link, this one included; they must
  * not call gsn_link_input_frame() or gsn_link_tick() on this link, and
  * ops->tx_frame must not feed a frame back into a link synchronously.
@@ -111,6 +113,15 @@ struct gsn_link_ops {
 	 * rx credit of ctl->vc until it calls gsn_link_consumed().
 	 */
 	void (*rx_mpkt)(void *ctx, const struct gsn_mpkt_ctl *ctl, const uint8_t data[32]);
+	/*
+	 * Optional; when set it replaces rx_mpkt: n >= 1 consecutive in-order
+	 * HEADER/DATA/ADMIN micropackets in cable form, GSN_MPKT_LEN bytes apart
+	 * (LCRC already checked), valid during the call only; each holds one rx
+	 * credit as with rx_mpkt.  For elements that pass micropackets on
+	 * (gsn_link_send_back()).  After a run that restarted or stopped this
+	 * link, the rest of the frame is not delivered.
+	 */
+	void (*rx_run)(void *ctx, const uint8_t *mpkts, size_t n);
 	/* A send on vc was refused earlier and may succeed now. */
 	void (*tx_ready)(void *ctx, unsigned vc);
 	/* UP, RESET (peer restarted), DOWN. */
@@ -179,6 +190,28 @@ void gsn_link_input_frame(struct gsn_link *link, const uint8_t *buf, size_t len)
  * after a refusal ops->tx_ready(vc) says when to retry.  Never queues.
  */
 int gsn_link_send(struct gsn_link *link, const struct gsn_mpkt_ctl *ctl, const uint8_t data[32]);
+/*
+ * Sends up to n sequenced micropackets on vc, in order, exactly as n calls
+ * of gsn_link_send() would (same bytes, same frames, same counters):
+ * words[i] gives TYPE, TAIL, ERROR and ECRC of the i-th in control-word form
+ * (gsn_mpkt_ctl_pack(); the VC, VCR, CR, RSEQ, TSEQ and LCRC bits are the
+ * link's and ignored), data + 32 * i its data bytes.  Returns how many were
+ * sent (1..n) or the error gsn_link_send() gives the first one.  It stops
+ * early where gsn_link_send() would refuse (credits, window, pacing) or at
+ * a TYPE that is not sequenced; the next call then gets the refusal, and
+ * ops->tx_ready follows as usual.
+ */
+int gsn_link_send_run(struct gsn_link *link, unsigned vc, const uint64_t *words,
+		      const uint8_t *data, unsigned n);
+/*
+ * A loopback element's step: sends n received micropackets (cable form, as
+ * rx_run hands them, all on one VC) back in order, each keeping its VC,
+ * TYPE, TAIL, ERROR, ECRC and data, and after each one sent returns its rx
+ * credit (gsn_link_consumed(vc, 1)).  The same bytes as gsn_link_send()
+ * then gsn_link_consumed() for each.  Returns how many were sent (the
+ * rest keep their credits), or the error of the first one.
+ */
+int gsn_link_send_back(struct gsn_link *link, const uint8_t *mpkts, size_t n);
 /* True when gsn_link_send() on vc would succeed now. */
 bool gsn_link_can_send(struct gsn_link *link, unsigned vc);
 unsigned gsn_link_tx_credits(const struct gsn_link *link, unsigned vc);

@@ -15,15 +15,19 @@
 #define COMP "msg"
 #define MPKT GSN_MPKT_DATA
 #define VC3_DEFAULT_MAX 32768u
+#define SEND_BATCH 64u /* micropackets handed to the link per call */
 
-/* Transmit queue of one VC: a ring of micropacket data slots. */
+/*
+ * Transmit queue of one VC: a ring of micropacket data slots and, beside
+ * it, each micropacket's ECRC, computed when its Message is queued.
+ */
 struct msg_txq {
 	uint8_t (*slot)[MPKT];
+	uint16_t *ecrc;
 	uint32_t mask;       /* ring size - 1; slot == NULL until first use */
 	uint32_t limit;      /* configured size (power of 2) */
 	uint32_t head, tail; /* free-running */
 	uint32_t nm, sent;   /* current Message: micropackets, already sent */
-	uint32_t ecrc;       /* its running CRC */
 	bool blocked;        /* refused by the link; waiting for tx_ready */
 	uint32_t want;       /* micropackets a refused send needed */
 };
@@ -54,6 +58,7 @@ struct gsn_msg {
 	uint32_t adm_head, adm_tail;
 	bool adm_blocked, adm_want;
 	bool pumping;
+	uint32_t link_events; /* counts the link's events (a run stops at one) */
 	struct msg_rxs rx[GSN_VC_COUNT];
 	struct gsn_msg_stats st;
 };
@@ -123,6 +128,7 @@ void gsn_msg_destroy(struct gsn_msg *m)
 		return;
 	for (unsigned vc = 0; vc < GSN_VC_COUNT; vc++) {
 		free(m->tx[vc].slot);
+		free(m->tx[vc].ecrc);
 		free(m->rx[vc].buf);
 	}
 	free(m->adm);
@@ -153,35 +159,46 @@ static uint32_t txq_used(const struct msg_txq *q)
 	return q->tail - q->head;
 }
 
-/* Hands the next micropacket of vc's queue to the link; 0 or its error. */
-static int send_one(struct gsn_msg *m, unsigned vc)
+static uint32_t min_u32(uint32_t a, uint32_t b)
+{
+	return a < b ? a : b;
+}
+
+/*
+ * Hands the next micropackets of vc's queue to the link, at most max and
+ * never past the end of the current Message or of the ring.  Returns how
+ * many the link took, or its error.
+ */
+static int send_run(struct gsn_msg *m, unsigned vc, uint32_t max)
 {
 	struct msg_txq *q = &m->tx[vc];
-	const uint8_t *d = q->slot[q->head & q->mask];
-	struct gsn_mpkt_ctl c = {.vc = (uint8_t)vc, .type = GSN_MPKT_T_DATA};
+	uint32_t idx = q->head & q->mask;
+	uint64_t words[SEND_BATCH];
 
-	if (!q->sent) {
-		q->nm = gsn_message_mpkt_count(gsn_get_be32(d + 12));
-		q->ecrc = 0;
-		c.type = GSN_MPKT_T_HEADER;
-	}
-	uint32_t e = gsn_ecrc_update(q->ecrc, d);
-	c.tail = q->sent + 1 == q->nm;
-	c.ecrc = gsn_ecrc_value(e);
-	int rc = gsn_link_send(m->link, &c, d);
-	if (rc)
-		return rc;
-	m->st.tx_mpkts++;
-	q->ecrc = e;
-	q->head++;
-	if (++q->sent == q->nm) {
+	if (!q->sent)
+		q->nm = gsn_message_mpkt_count(gsn_get_be32(q->slot[idx] + 12));
+	uint32_t n = min_u32(min_u32(q->nm - q->sent, q->limit - idx), min_u32(max, SEND_BATCH));
+
+	for (uint32_t i = 0; i < n; i++)
+		words[i] = (uint64_t)GSN_MPKT_T_DATA << 58 | (uint64_t)q->ecrc[idx + i] << 16;
+	if (!q->sent)
+		words[0] ^= (uint64_t)(GSN_MPKT_T_DATA ^ GSN_MPKT_T_HEADER) << 58;
+	if (q->sent + n == q->nm)
+		words[n - 1] |= 1ull << 57; /* TAIL */
+	int k = gsn_link_send_run(m->link, vc, words, q->slot[idx], n);
+	if (k <= 0)
+		return k;
+	m->st.tx_mpkts += (uint32_t)k;
+	q->head += (uint32_t)k;
+	q->sent += (uint32_t)k;
+	if (q->sent == q->nm) {
 		const uint8_t *h = q->slot[(q->head - q->nm) & q->mask];
 
 		m->st.tx_msgs[vc]++;
 		m->st.tx_bytes[vc] += gsn_get_be32(h + 12) - GSN_MSG_SNAP_LEN;
 		q->sent = 0;
 	}
-	return 0;
+	return k;
 }
 
 static void pump_admin(struct gsn_msg *m)
@@ -199,20 +216,59 @@ static void pump_admin(struct gsn_msg *m)
 	}
 }
 
+static bool txq_ready(const struct msg_txq *q)
+{
+	return !q->blocked && q->head != q->tail;
+}
+
+/*
+ * The rounds of pump_queues() when vc is the only VC with something to
+ * send: its micropackets go in runs, and rr moves as those rounds would
+ * have moved it (one per micropacket sent, one for the round that ends).
+ */
+static void pump_one_vc(struct gsn_msg *m, unsigned vc)
+{
+	struct msg_txq *q = &m->tx[vc];
+	uint32_t rounds = 1;
+
+	while (q->head != q->tail) {
+		int k = send_run(m, vc, SEND_BATCH);
+
+		if (k <= 0) {
+			q->blocked = true;
+			break;
+		}
+		rounds += (uint32_t)k;
+	}
+	m->rr = (m->rr + rounds % GSN_VC_COUNT) % GSN_VC_COUNT;
+}
+
 /* One micropacket per VC per round, VCs in turn, until nothing moves. */
 static void pump_queues(struct gsn_msg *m)
 {
 	bool moved = true;
 
 	while (moved) {
+		unsigned ready = 0, last = 0;
+
+		for (unsigned vc = 0; vc < GSN_VC_COUNT; vc++) {
+			if (txq_ready(&m->tx[vc])) {
+				ready++;
+				last = vc;
+			}
+		}
+		if (ready == 1) {
+			pump_one_vc(m, last);
+			return;
+		}
 		moved = false;
 		for (unsigned i = 0; i < GSN_VC_COUNT; i++) {
 			unsigned vc = (m->rr + i) % GSN_VC_COUNT;
 			struct msg_txq *q = &m->tx[vc];
 
-			if (q->blocked || q->head == q->tail)
+			if (!txq_ready(q))
 				continue;
-			if (send_one(m, vc))
+			if (send_run(m, vc, 1) <= 0)
 				q->blocked = true;
 			else
 				moved = true;
@@ -300,23 +356,45 @@ static int txq_alloc(struct msg_txq *q)
 	if (q->slot)
 		return 0;
 	q->slot = malloc((size_t)q->limit * MPKT);
-	if (!q->slot)
+	q->ecrc = malloc((size_t)q->limit * sizeof(*q->ecrc));
+	if (!q->slot || !q->ecrc) {
+		free(q->slot);
+		free(q->ecrc);
+		q->slot = NULL;
+		q->ecrc = NULL;
 		return -ENOMEM;
+	}
 	q->mask = q->limit - 1;
 	return 0;
+}
+
+/* Slots [from, from + n) of the ring as at most two contiguous pieces. */
+static uint32_t txq_run(const struct msg_txq *q, uint32_t from, uint32_t n)
+{
+	return min_u32(n, q->limit - (from & q->mask));
 }
 
 static void txq_write(struct gsn_msg *m, struct msg_txq *q, const uint8_t dst[GSN_ULA_LEN],
 		      uint16_t ethertype, uint32_t m_len, uint32_t nm, struct iov_cursor *cur)
 {
 	struct gsn_msg_hdr h = {.m_len = m_len, .ethertype = ethertype};
+	uint32_t e = 0;
 
 	memcpy(h.d_ula, dst, GSN_ULA_LEN);
 	memcpy(h.s_ula, m->cfg.ula, GSN_ULA_LEN);
 	iov_take(cur, h.pdu, GSN_MSG_PDU_IN_HDR);
 	gsn_msg_hdr_encode(&h, q->slot[q->tail & q->mask]);
-	for (uint32_t i = 1; i < nm; i++)
-		iov_take(cur, q->slot[(q->tail + i) & q->mask], MPKT);
+	/* the rest of the PDU straight into the slots, zero padding included */
+	for (uint32_t i = 1, run; i < nm; i += run) {
+		run = txq_run(q, q->tail + i, nm - i);
+		iov_take(cur, q->slot[(q->tail + i) & q->mask], (size_t)run * MPKT);
+	}
+	for (uint32_t i = 0, run; i < nm; i += run) {
+		uint32_t idx = (q->tail + i) & q->mask;
+
+		run = txq_run(q, idx, nm - i);
+		e = gsn_ecrc_run(e, q->slot[idx], run, &q->ecrc[idx]);
+	}
 	q->tail += nm;
 }
 
@@ -390,10 +468,17 @@ static void unhold(struct gsn_msg *m, unsigned vc)
 	}
 }
 
+/* One more micropacket in memory: its credit goes back at once while within budget. */
 static void take_credit(struct gsn_msg *m, unsigned vc)
 {
-	m->rx[vc].used++;
-	m->rx[vc].held++;
+	struct msg_rxs *r = &m->rx[vc];
+
+	r->used++;
+	if (!r->held && r->used <= m->cfg.rx_budget_mpkts[vc]) { /* unhold()'s answer */
+		gsn_link_consumed(m->link, vc, 1);
+		return;
+	}
+	r->held++;
 	unhold(m, vc);
 }
 
@@ -569,11 +654,12 @@ static void rx_data(struct gsn_msg *m, unsigned vc, const struct gsn_mpkt_ctl *c
 		complete(m, vc, c);
 }
 
-void gsn_msg_link_rx(struct gsn_msg *m, const struct gsn_mpkt_ctl *c, const uint8_t data[32])
+/* Everything but the middle of a Message (gsn_msg_link_rx()). */
+__attribute__((noinline)) static void rx_other(struct gsn_msg *m, const struct gsn_mpkt_ctl *c,
+					       const uint8_t data[32])
 {
 	unsigned vc = c->vc;
 
-	m->st.rx_mpkts++;
 	if (c->type == GSN_MPKT_T_ADMIN) {
 		m->st.admin_rx++;
 		if (m->ops.admin)
@@ -585,6 +671,91 @@ void gsn_msg_link_rx(struct gsn_msg *m, const struct gsn_mpkt_ctl *c, const uint
 		rx_header(m, vc, c, data);
 	else
 		rx_data(m, vc, c, data);
+}
+
+/*
+ * Per micropacket.  The common case, a DATA in the middle of a Message
+ * being reassembled, is handled here without the rest of the state machine.
+ */
+void gsn_msg_link_rx(struct gsn_msg *m, const struct gsn_mpkt_ctl *c, const uint8_t data[32])
+{
+	unsigned vc = c->vc % GSN_VC_COUNT;
+	struct msg_rxs *r = &m->rx[vc];
+
+	m->st.rx_mpkts++;
+	if (c->type != GSN_MPKT_T_DATA || c->tail || r->state != RX_ACTIVE || r->got >= r->nm) {
+		rx_other(m, c, data);
+		return;
+	}
+	memcpy(r->buf + (size_t)r->got * MPKT, data, MPKT);
+	r->got++;
+	r->error |= c->error;
+	take_credit(m, vc);
+}
+
+/*
+ * How many micropackets from mp (n of them) are DATA without TAIL on vc
+ * that the Message being reassembled there still has room for.
+ */
+static size_t middle_run(const struct msg_rxs *r, unsigned vc, const uint8_t *mp, size_t n)
+{
+	/* VC and TYPE in control-word bits 63..58, TAIL in bit 57 */
+	const uint64_t mask = 0xfeull << 56, want = (uint64_t)(vc << 4 | GSN_MPKT_T_DATA) << 58;
+	size_t room = r->state == RX_ACTIVE ? r->nm - r->got : 0, k = 0;
+
+	if (room)
+		room--; /* the TAIL is left to gsn_msg_link_rx() */
+	while (k < n && k < room && (gsn_mpkt_ctl_word(mp + k * GSN_MPKT_LEN) & mask) == want)
+		k++;
+	return k;
+}
+
+/* k micropackets more in memory: take_credit() k times, with one call to the link. */
+static void take_credits(struct gsn_msg *m, unsigned vc, size_t k)
+{
+	struct msg_rxs *r = &m->rx[vc];
+
+	if (!r->held && r->used + k <= m->cfg.rx_budget_mpkts[vc]) {
+		r->used += (uint32_t)k;
+		gsn_link_consumed(m->link, vc, (unsigned)k);
+		return;
+	}
+	while (k--)
+		take_credit(m, vc);
+}
+
+void gsn_msg_link_rx_run(struct gsn_msg *m, const uint8_t *mpkts, size_t n)
+{
+	uint32_t events = m->link_events;
+
+	/* as the link's own delivery, stop when a callback restarted or stopped it */
+	while (n && m->link_events == events) {
+		unsigned vc = mpkts[0] >> 6; /* control word bits 63..62 */
+		struct msg_rxs *r = &m->rx[vc];
+		size_t k = middle_run(r, vc, mpkts, n);
+
+		if (!k) {
+			struct gsn_mpkt_ctl c;
+
+			gsn_mpkt_ctl_unpack(gsn_mpkt_ctl_word(mpkts), &c);
+			gsn_msg_link_rx(m, &c, mpkts + GSN_MPKT_CTL_LEN);
+			mpkts += GSN_MPKT_LEN;
+			n--;
+			continue;
+		}
+		uint8_t *dst = r->buf + (size_t)r->got * MPKT;
+		bool error = false;
+
+		for (size_t i = 0; i < k; i++, dst += MPKT, mpkts += GSN_MPKT_LEN) {
+			error |= (mpkts[0] & 1) != 0; /* ERROR, control word bit 56 */
+			memcpy(dst, mpkts + GSN_MPKT_CTL_LEN, MPKT);
+		}
+		m->st.rx_mpkts += k;
+		r->got += (uint32_t)k;
+		r->error |= error;
+		take_credits(m, vc, k);
+		n -= k;
+	}
 }
 
 /* ---- link events --------------------------------------------------------- */
@@ -607,6 +778,7 @@ static void reset_vc(struct gsn_msg *m, unsigned vc)
 
 void gsn_msg_link_event(struct gsn_msg *m, enum gsn_link_event ev, uint32_t peer_incarnation)
 {
+	m->link_events++;
 	if (ev == GSN_LINK_EV_RESET || ev == GSN_LINK_EV_DOWN)
 		for (unsigned vc = 0; vc < GSN_VC_COUNT; vc++)
 			reset_vc(m, vc);

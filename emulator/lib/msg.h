@@ -143,6 +143,11 @@ void gsn_msg_flush(struct gsn_msg *msg);
 
 /* The link's upcalls. */
 void gsn_msg_link_rx(struct gsn_msg *msg, const struct gsn_mpkt_ctl *ctl, const uint8_t data[32]);
+/*
+ * The link's rx_run upcall: the same as gsn_msg_link_rx() for each of the
+ * n micropackets (cable form, GSN_MPKT_LEN bytes apart) in turn.
+ */
+void gsn_msg_link_rx_run(struct gsn_msg *msg, const uint8_t *mpkts, size_t n);
 void gsn_msg_link_tx_ready(struct gsn_msg *msg, unsigned vc);
 void gsn_msg_link_event(struct gsn_msg *msg, enum gsn_link_event ev, uint32_t peer_incarnation);
 

@@ -44,6 +44,34 @@ uint32_t gsn_crc32c_hw(uint32_t crc, const void *buf, size_t len);
  */
 uint32_t gsn_crc32c_mpkt(const uint8_t data[32], const uint8_t ctl[6]);
 
+/*
+ * gsn_crc32c_mpkt() of each of n micropackets in cable form (40 bytes, the
+ * control word first), stored one after another from mp: crc[i] is the CRC
+ * of bytes 8..39 then 0..5 of mp + 40 * i.  With the CRC-32C instruction four
+ * micropackets run at once: the instruction's latency, not its throughput,
+ * bounds one CRC chain.
+ */
+void gsn_crc32c_mpkts(const uint8_t *mp, size_t n, uint32_t *crc);
+
+/*
+ * The LCRC field of n micropackets in cable form, stored one after another
+ * from mp: gsn_crc32c_lcrc_seal() writes into bytes 6..7 of each (big-
+ * endian) gsn_crc_fold16() of its gsn_crc32c_mpkt() value;
+ * gsn_crc32c_lcrc_check() returns how many, from the first, already carry
+ * exactly that (n when all do).  Four at once, as gsn_crc32c_mpkts(), and
+ * straight from registers into the micropackets.
+ */
+void gsn_crc32c_lcrc_seal(uint8_t *mp, size_t n);
+size_t gsn_crc32c_lcrc_check(const uint8_t *mp, size_t n);
+
+/*
+ * Continues crc over n consecutive 32-byte blocks from p and stores in
+ * fold[i] gsn_crc_fold16() of the CRC up to the end of block i; returns the
+ * CRC after the last block.  The ECRC of every micropacket of a Message in
+ * one call.
+ */
+uint32_t gsn_crc32c_fold32(uint32_t crc, const uint8_t *p, size_t n, uint16_t *fold);
+
 /* True when this build and this CPU have a CRC-32C instruction. */
 bool gsn_crc32c_hw_available(void);
 

@@ -26,6 +26,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "crc32c.h"
 #include "wire_bytes.h"
@@ -141,6 +142,19 @@ uint16_t gsn_mpkt_lcrc(const uint8_t data[GSN_MPKT_DATA], uint64_t ctl_word);
 void gsn_mpkt_encode(const struct gsn_mpkt_ctl *c, const uint8_t *data, uint8_t out[GSN_MPKT_LEN]);
 
 /*
+ * Runs of micropackets in cable form, stored one after another (40 bytes
+ * apart) in a frame or a transmit ring.  Both compute four LCRCs at once.
+ *
+ * gsn_mpkt_seal() writes the LCRC of each of the n micropackets at mp, whose
+ * control words are otherwise complete (same bytes as gsn_mpkt_encode()).
+ * gsn_mpkt_lcrc_good() returns how many of the n micropackets at mp, from
+ * the first, carry a correct LCRC: n when all do, else the index of the
+ * first bad one.
+ */
+void gsn_mpkt_seal(uint8_t *mp, size_t n);
+size_t gsn_mpkt_lcrc_good(const uint8_t *mp, size_t n);
+
+/*
  * Decodes the first GSN_MPKT_LEN bytes of in; never reads past len.  data
  * may be NULL.  Checks, in this order: length (GSN_MPKT_E_SHORT, nothing
  * written), LCRC (GSN_MPKT_E_LCRC), TYPE (GSN_MPKT_E_RESERVED).  On the last
@@ -148,10 +162,30 @@ void gsn_mpkt_encode(const struct gsn_mpkt_ctl *c, const uint8_t *data, uint8_t 
  */
 int gsn_mpkt_decode(const uint8_t *in, size_t len, struct gsn_mpkt_ctl *c, uint8_t *data);
 
-/* The raw control word of a cable-form micropacket (no checks). */
+/*
+ * The raw control word of a cable-form micropacket (no checks), and its
+ * store: one load or store and a byte swap, as they run per micropacket.
+ */
 static inline uint64_t gsn_mpkt_ctl_word(const uint8_t mp[GSN_MPKT_LEN])
 {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	uint64_t w;
+
+	memcpy(&w, mp, sizeof(w));
+	return __builtin_bswap64(w);
+#else
 	return gsn_get_be64(mp);
+#endif
+}
+
+static inline void gsn_mpkt_put_ctl_word(uint8_t mp[GSN_MPKT_LEN], uint64_t w)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	w = __builtin_bswap64(w);
+	memcpy(mp, &w, sizeof(w));
+#else
+	gsn_put_be64(mp, w);
+#endif
 }
 
 /*
@@ -188,6 +222,17 @@ static inline uint32_t gsn_ecrc_update(uint32_t running, const uint8_t data[GSN_
 static inline uint16_t gsn_ecrc_value(uint32_t running)
 {
 	return gsn_crc_fold16(running);
+}
+
+/*
+ * gsn_ecrc_update() over the data of n consecutive micropackets (32 bytes
+ * each, from data), with ecrc[i] = the ECRC of the i-th; returns the running
+ * value after the last.
+ */
+static inline uint32_t gsn_ecrc_run(uint32_t running, const uint8_t *data, size_t n,
+				    uint16_t *ecrc)
+{
+	return gsn_crc32c_fold32(running, data, n, ecrc);
 }
 
 #ifdef __cplusplus

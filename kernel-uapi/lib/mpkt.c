@@ -23,6 +23,8 @@ const char *gsn_mpkt_type_name(unsigned type)
 	}
 }
 
+#define MPKT_LCRC_OFF 6 /* control word bits 15..0 */
+
 uint16_t gsn_mpkt_lcrc(const uint8_t data[GSN_MPKT_DATA], uint64_t ctl_word)
 {
 	uint8_t w[GSN_MPKT_CTL_LEN];
@@ -32,18 +34,37 @@ uint16_t gsn_mpkt_lcrc(const uint8_t data[GSN_MPKT_DATA], uint64_t ctl_word)
 	return gsn_crc_fold16(gsn_crc32c_mpkt(data, w));
 }
 
+void gsn_mpkt_seal(uint8_t *mp, size_t n)
+{
+	gsn_crc32c_lcrc_seal(mp, n);
+}
+
+size_t gsn_mpkt_lcrc_good(const uint8_t *mp, size_t n)
+{
+	return gsn_crc32c_lcrc_check(mp, n);
+}
+
+/* 32 bytes through registers: src and dst may overlap. */
+static inline void copy32(uint8_t *dst, const uint8_t *src)
+{
+	uint64_t v[4];
+
+	memcpy(v, src, sizeof(v));
+	memcpy(dst, v, sizeof(v));
+}
+
 void gsn_mpkt_encode(const struct gsn_mpkt_ctl *c, const uint8_t *data, uint8_t out[GSN_MPKT_LEN])
 {
 	uint8_t *d = out + GSN_MPKT_CTL_LEN;
 
 	if (data)
-		memmove(d, data, GSN_MPKT_DATA);
+		copy32(d, data);
 	else
 		memset(d, 0, GSN_MPKT_DATA);
 
-	uint64_t w = gsn_mpkt_ctl_pack(c) & ~(uint64_t)0xffff;
-	w |= gsn_mpkt_lcrc(d, w);
-	gsn_put_be64(out, w);
+	/* The LCRC covers wire bytes 0..5, so the control word goes out first. */
+	gsn_mpkt_put_ctl_word(out, gsn_mpkt_ctl_pack(c) & ~(uint64_t)0xffff);
+	gsn_put_be16(out + MPKT_LCRC_OFF, gsn_crc_fold16(gsn_crc32c_mpkt(d, out)));
 }
 
 int gsn_mpkt_decode(const uint8_t *in, size_t len, struct gsn_mpkt_ctl *c, uint8_t *data)
@@ -51,13 +72,12 @@ int gsn_mpkt_decode(const uint8_t *in, size_t len, struct gsn_mpkt_ctl *c, uint8
 	if (len < GSN_MPKT_LEN)
 		return GSN_MPKT_E_SHORT;
 
-	uint64_t w = gsn_get_be64(in);
 	const uint8_t *d = in + GSN_MPKT_CTL_LEN;
-	uint16_t lcrc = gsn_mpkt_lcrc(d, w);
+	uint16_t lcrc = gsn_crc_fold16(gsn_crc32c_mpkt(d, in));
 
-	gsn_mpkt_ctl_unpack(w, c);
+	gsn_mpkt_ctl_unpack(gsn_mpkt_ctl_word(in), c);
 	if (data)
-		memmove(data, d, GSN_MPKT_DATA);
+		copy32(data, d);
 	if (lcrc != c->lcrc)
 		return GSN_MPKT_E_LCRC;
 	if (!gsn_mpkt_type_valid(c->type))
