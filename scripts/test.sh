@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds gsn in Release with gcc (warnings are
 # errors there too), then with clang in Debug with ASan+UBSan, and runs the
-# whole test suite through ctest: unit and sequence suites,
+# whole test suite through ctest: unit and sequence suites, the client
+# tests (fi_pingpong and Open MPI over the gsn libfabric provider),
 # fuzz-corpus replays, and a short timed run of every libFuzzer harness.
 #
 # Environment: BUILD_DIR (default build/test), GSN_FUZZ_SECONDS (per
 # harness, default 60; 0 skips the timed runs), JOBS (default nproc).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh cmake make clang libclang-rt-14-dev g++ libgtest-dev
+scripts/deps.sh cmake make clang libclang-rt-14-dev g++ libgtest-dev pkg-config \
+	libfabric-dev libfabric-bin openmpi-bin libopenmpi-dev
 
 build=${BUILD_DIR:-build/test}
 fuzz=${GSN_FUZZ_SECONDS:-60}

@@ -21,6 +21,7 @@
  * before libst sees it.  No other ST operation names a region by key.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -415,12 +416,15 @@ static uint64_t dev_next(void *arg)
 static void dev_expire(void *arg, uint64_t now)
 {
 	struct gsnd_dev *dev = arg;
+	uint64_t spin_until = dev->spin_until;
 
 	if (st_next_deadline(dev->eng) <= now)
 		st_tick(dev->eng);
 	dev_progress(dev);
 	if (!dev->sleeping && dev_now(dev) >= dev->spin_until)
 		try_sleep(dev);
+	else if (!dev->sleeping && dev->spin_until == spin_until)
+		sched_yield(); /* an idle spin: a client queued on this CPU runs now */
 }
 
 /* ---- --private ---- */
