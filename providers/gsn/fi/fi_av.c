@@ -423,43 +423,14 @@ static int av_control(struct fid *fid, int command, void *arg)
 	return -FI_ENOSYS;
 }
 
-static int av_ops_open(struct fid *fid, const char *name, uint64_t flags, void **ops,
-		       void *context)
-{
-	(void)fid;
-	(void)name;
-	(void)flags;
-	(void)ops;
-	(void)context;
-	return -FI_ENOSYS;
-}
-
-static int av_tostr(const struct fid *fid, char *buf, size_t len)
-{
-	(void)fid;
-	(void)buf;
-	(void)len;
-	return -FI_ENOSYS;
-}
-
-static int av_ops_set(struct fid *fid, const char *name, uint64_t flags, void *ops, void *context)
-{
-	(void)fid;
-	(void)name;
-	(void)flags;
-	(void)ops;
-	(void)context;
-	return -FI_ENOSYS;
-}
-
 static struct fi_ops gsnfi_av_fi_ops = {
 	.size = sizeof(struct fi_ops),
 	.close = av_close,
 	.bind = av_bind,
 	.control = av_control,
-	.ops_open = av_ops_open,
-	.tostr = av_tostr,
-	.ops_set = av_ops_set,
+	.ops_open = gsnfi_no_ops_open,
+	.tostr = gsnfi_no_tostr,
+	.ops_set = gsnfi_no_ops_set,
 };
 
 static int check_attr(const struct fi_av_attr *attr, enum fi_av_type *type)

@@ -220,60 +220,7 @@ static int cntr_control(struct fid *fid, int command, void *arg)
 {
 	struct gsnfi_cntr *c = cntr_of(fid);
 
-	switch (command) {
-	case FI_GETWAIT:
-		if (!arg)
-			return -FI_EINVAL;
-		if (c->wait_obj == FI_WAIT_FD) {
-			*(int *)arg = c->signal_fd;
-			return 0;
-		}
-		if (c->wait_obj == FI_WAIT_MUTEX_COND) {
-			struct fi_mutex_cond *mc = arg;
-
-			mc->mutex = &c->domain->lock;
-			mc->cond = &c->cond;
-			return 0;
-		}
-		return -FI_ENODATA;
-	case FI_GETWAITOBJ:
-		if (!arg)
-			return -FI_EINVAL;
-		*(enum fi_wait_obj *)arg = c->wait_obj;
-		return 0;
-	default:
-		return -FI_ENOSYS;
-	}
-}
-
-static int cntr_ops_open(struct fid *fid, const char *name, uint64_t flags, void **ops,
-			 void *context)
-{
-	(void)fid;
-	(void)name;
-	(void)flags;
-	(void)ops;
-	(void)context;
-	return -FI_ENOSYS;
-}
-
-static int cntr_tostr(const struct fid *fid, char *buf, size_t len)
-{
-	(void)fid;
-	(void)buf;
-	(void)len;
-	return -FI_ENOSYS;
-}
-
-static int cntr_ops_set(struct fid *fid, const char *name, uint64_t flags, void *ops,
-			void *context)
-{
-	(void)fid;
-	(void)name;
-	(void)flags;
-	(void)ops;
-	(void)context;
-	return -FI_ENOSYS;
+	return gsnfi_wait_control(command, arg, c->wait_obj, c->signal_fd, &c->domain->lock, &c->cond);
 }
 
 static struct fi_ops gsnfi_cntr_fi_ops = {
@@ -281,9 +228,9 @@ static struct fi_ops gsnfi_cntr_fi_ops = {
 	.close = cntr_close,
 	.bind = cntr_bind,
 	.control = cntr_control,
-	.ops_open = cntr_ops_open,
-	.tostr = cntr_tostr,
-	.ops_set = cntr_ops_set,
+	.ops_open = gsnfi_no_ops_open,
+	.tostr = gsnfi_no_tostr,
+	.ops_set = gsnfi_no_ops_set,
 };
 
 static int check_attr(const struct fi_cntr_attr *attr, enum fi_wait_obj *wait_obj)

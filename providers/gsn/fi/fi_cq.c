@@ -480,59 +480,7 @@ static int cq_control(struct fid *fid, int command, void *arg)
 {
 	struct gsnfi_cq *cq = cq_of(fid);
 
-	switch (command) {
-	case FI_GETWAIT:
-		if (!arg)
-			return -FI_EINVAL;
-		if (cq->wait_obj == FI_WAIT_FD) {
-			*(int *)arg = cq->signal_fd;
-			return 0;
-		}
-		if (cq->wait_obj == FI_WAIT_MUTEX_COND) {
-			struct fi_mutex_cond *mc = arg;
-
-			mc->mutex = &cq->domain->lock;
-			mc->cond = &cq->cond;
-			return 0;
-		}
-		return -FI_ENODATA;
-	case FI_GETWAITOBJ:
-		if (!arg)
-			return -FI_EINVAL;
-		*(enum fi_wait_obj *)arg = cq->wait_obj;
-		return 0;
-	default:
-		return -FI_ENOSYS;
-	}
-}
-
-static int cq_ops_open(struct fid *fid, const char *name, uint64_t flags, void **ops,
-		       void *context)
-{
-	(void)fid;
-	(void)name;
-	(void)flags;
-	(void)ops;
-	(void)context;
-	return -FI_ENOSYS;
-}
-
-static int cq_tostr(const struct fid *fid, char *buf, size_t len)
-{
-	(void)fid;
-	(void)buf;
-	(void)len;
-	return -FI_ENOSYS;
-}
-
-static int cq_ops_set(struct fid *fid, const char *name, uint64_t flags, void *ops, void *context)
-{
-	(void)fid;
-	(void)name;
-	(void)flags;
-	(void)ops;
-	(void)context;
-	return -FI_ENOSYS;
+	return gsnfi_wait_control(command, arg, cq->wait_obj, cq->signal_fd, &cq->domain->lock, &cq->cond);
 }
 
 static struct fi_ops gsnfi_cq_fi_ops = {
@@ -540,9 +488,9 @@ static struct fi_ops gsnfi_cq_fi_ops = {
 	.close = cq_close,
 	.bind = cq_bind,
 	.control = cq_control,
-	.ops_open = cq_ops_open,
-	.tostr = cq_tostr,
-	.ops_set = cq_ops_set,
+	.ops_open = gsnfi_no_ops_open,
+	.tostr = gsnfi_no_tostr,
+	.ops_set = gsnfi_no_ops_set,
 };
 
 /* ---- open ------------------------------------------------------------------------------ */

@@ -364,44 +364,14 @@ static int domain_control(struct fid *fid, int command, void *arg)
 	return -FI_ENOSYS;
 }
 
-static int domain_ops_open(struct fid *fid, const char *name, uint64_t flags, void **ops,
-			   void *context)
-{
-	(void)fid;
-	(void)name;
-	(void)flags;
-	(void)ops;
-	(void)context;
-	return -FI_ENOSYS;
-}
-
-static int domain_tostr(const struct fid *fid, char *buf, size_t len)
-{
-	(void)fid;
-	(void)buf;
-	(void)len;
-	return -FI_ENOSYS;
-}
-
-static int domain_ops_set(struct fid *fid, const char *name, uint64_t flags, void *ops,
-			  void *context)
-{
-	(void)fid;
-	(void)name;
-	(void)flags;
-	(void)ops;
-	(void)context;
-	return -FI_ENOSYS;
-}
-
 static struct fi_ops gsnfi_domain_fi_ops = {
 	.size = sizeof(struct fi_ops),
 	.close = domain_close,
 	.bind = domain_bind,
 	.control = domain_control,
-	.ops_open = domain_ops_open,
-	.tostr = domain_tostr,
-	.ops_set = domain_ops_set,
+	.ops_open = gsnfi_no_ops_open,
+	.tostr = gsnfi_no_tostr,
+	.ops_set = gsnfi_no_ops_set,
 };
 
 /* ---- domain ops ------------------------------------------------------------------- */

@@ -419,44 +419,14 @@ static int gsnfi_ep_control(struct fid *fid, int command, void *arg)
 	return ret;
 }
 
-static int gsnfi_ep_ops_open(struct fid *fid, const char *name, uint64_t flags, void **ops,
-			     void *context)
-{
-	(void)fid;
-	(void)name;
-	(void)flags;
-	(void)ops;
-	(void)context;
-	return -FI_ENOSYS;
-}
-
-static int gsnfi_ep_tostr(const struct fid *fid, char *buf, size_t len)
-{
-	(void)fid;
-	(void)buf;
-	(void)len;
-	return -FI_ENOSYS;
-}
-
-static int gsnfi_ep_ops_set(struct fid *fid, const char *name, uint64_t flags, void *ops,
-			    void *context)
-{
-	(void)fid;
-	(void)name;
-	(void)flags;
-	(void)ops;
-	(void)context;
-	return -FI_ENOSYS;
-}
-
 static struct fi_ops gsnfi_ep_fi_ops = {
 	.size = sizeof(struct fi_ops),
 	.close = gsnfi_ep_close,
 	.bind = gsnfi_ep_bind,
 	.control = gsnfi_ep_control,
-	.ops_open = gsnfi_ep_ops_open,
-	.tostr = gsnfi_ep_tostr,
-	.ops_set = gsnfi_ep_ops_set,
+	.ops_open = gsnfi_no_ops_open,
+	.tostr = gsnfi_no_tostr,
+	.ops_set = gsnfi_no_ops_set,
 };
 
 /* ---- fi_ops_ep ---------------------------------------------------------------------------- */

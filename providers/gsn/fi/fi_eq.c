@@ -294,59 +294,7 @@ static int eq_control(struct fid *fid, int command, void *arg)
 {
 	struct gsnfi_eq *eq = eq_of(fid);
 
-	switch (command) {
-	case FI_GETWAIT:
-		if (!arg)
-			return -FI_EINVAL;
-		if (eq->wait_obj == FI_WAIT_FD) {
-			*(int *)arg = eq->signal_fd;
-			return 0;
-		}
-		if (eq->wait_obj == FI_WAIT_MUTEX_COND) {
-			struct fi_mutex_cond *mc = arg;
-
-			mc->mutex = &eq->lock;
-			mc->cond = &eq->cond;
-			return 0;
-		}
-		return -FI_ENODATA;
-	case FI_GETWAITOBJ:
-		if (!arg)
-			return -FI_EINVAL;
-		*(enum fi_wait_obj *)arg = eq->wait_obj;
-		return 0;
-	default:
-		return -FI_ENOSYS;
-	}
-}
-
-static int eq_ops_open(struct fid *fid, const char *name, uint64_t flags, void **ops,
-		       void *context)
-{
-	(void)fid;
-	(void)name;
-	(void)flags;
-	(void)ops;
-	(void)context;
-	return -FI_ENOSYS;
-}
-
-static int eq_tostr(const struct fid *fid, char *buf, size_t len)
-{
-	(void)fid;
-	(void)buf;
-	(void)len;
-	return -FI_ENOSYS;
-}
-
-static int eq_ops_set(struct fid *fid, const char *name, uint64_t flags, void *ops, void *context)
-{
-	(void)fid;
-	(void)name;
-	(void)flags;
-	(void)ops;
-	(void)context;
-	return -FI_ENOSYS;
+	return gsnfi_wait_control(command, arg, eq->wait_obj, eq->signal_fd, &eq->lock, &eq->cond);
 }
 
 static struct fi_ops gsnfi_eq_fi_ops = {
@@ -354,9 +302,9 @@ static struct fi_ops gsnfi_eq_fi_ops = {
 	.close = eq_close,
 	.bind = eq_bind,
 	.control = eq_control,
-	.ops_open = eq_ops_open,
-	.tostr = eq_tostr,
-	.ops_set = eq_ops_set,
+	.ops_open = gsnfi_no_ops_open,
+	.tostr = gsnfi_no_tostr,
+	.ops_set = gsnfi_no_ops_set,
 };
 
 static int eq_wait_obj(enum fi_wait_obj requested, enum fi_wait_obj *wait_obj)

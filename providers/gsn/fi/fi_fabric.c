@@ -60,44 +60,14 @@ static int fabric_control(struct fid *fid, int command, void *arg)
 	return -FI_ENOSYS;
 }
 
-static int fabric_ops_open(struct fid *fid, const char *name, uint64_t flags, void **ops,
-			   void *context)
-{
-	(void)fid;
-	(void)name;
-	(void)flags;
-	(void)ops;
-	(void)context;
-	return -FI_ENOSYS;
-}
-
-static int fabric_tostr(const struct fid *fid, char *buf, size_t len)
-{
-	(void)fid;
-	(void)buf;
-	(void)len;
-	return -FI_ENOSYS;
-}
-
-static int fabric_ops_set(struct fid *fid, const char *name, uint64_t flags, void *ops,
-			  void *context)
-{
-	(void)fid;
-	(void)name;
-	(void)flags;
-	(void)ops;
-	(void)context;
-	return -FI_ENOSYS;
-}
-
 static struct fi_ops gsnfi_fabric_fi_ops = {
 	.size = sizeof(struct fi_ops),
 	.close = fabric_close,
 	.bind = fabric_bind,
 	.control = fabric_control,
-	.ops_open = fabric_ops_open,
-	.tostr = fabric_tostr,
-	.ops_set = fabric_ops_set,
+	.ops_open = gsnfi_no_ops_open,
+	.tostr = gsnfi_no_tostr,
+	.ops_set = gsnfi_no_ops_set,
 };
 
 static int fabric_passive_ep(struct fid_fabric *fabric, struct fi_info *info,

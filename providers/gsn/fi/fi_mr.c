@@ -237,43 +237,14 @@ static int mr_control(struct fid *fid, int command, void *arg)
 	}
 }
 
-static int mr_ops_open(struct fid *fid, const char *name, uint64_t flags, void **ops,
-		       void *context)
-{
-	(void)fid;
-	(void)name;
-	(void)flags;
-	(void)ops;
-	(void)context;
-	return -FI_ENOSYS;
-}
-
-static int mr_tostr(const struct fid *fid, char *buf, size_t len)
-{
-	(void)fid;
-	(void)buf;
-	(void)len;
-	return -FI_ENOSYS;
-}
-
-static int mr_ops_set(struct fid *fid, const char *name, uint64_t flags, void *ops, void *context)
-{
-	(void)fid;
-	(void)name;
-	(void)flags;
-	(void)ops;
-	(void)context;
-	return -FI_ENOSYS;
-}
-
 static struct fi_ops gsnfi_mr_fi_ops = {
 	.size = sizeof(struct fi_ops),
 	.close = mr_close,
 	.bind = mr_bind,
 	.control = mr_control,
-	.ops_open = mr_ops_open,
-	.tostr = mr_tostr,
-	.ops_set = mr_ops_set,
+	.ops_open = gsnfi_no_ops_open,
+	.tostr = gsnfi_no_tostr,
+	.ops_set = gsnfi_no_ops_set,
 };
 
 /* ---- registration ------------------------------------------------------------------ */

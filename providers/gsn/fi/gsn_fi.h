@@ -437,6 +437,18 @@ void gsnfi_ep_arm_locked(struct gsnfi_ep *ep);
  */
 size_t gsnfi_atomic_max_count(size_t elem_size, int kind);
 
+/* ---- shared by every fid (fi_fid.c) ----------------------------------------- */
+
+/* fi_ops slots that no object of the provider implements: -FI_ENOSYS. */
+int gsnfi_no_ops_open(struct fid *fid, const char *name, uint64_t flags, void **ops,
+		      void *context);
+int gsnfi_no_tostr(const struct fid *fid, char *buf, size_t len);
+int gsnfi_no_ops_set(struct fid *fid, const char *name, uint64_t flags, void *ops,
+		     void *context);
+/* fi_control FI_GETWAIT / FI_GETWAITOBJ of an object with a wait object. */
+int gsnfi_wait_control(int command, void *arg, enum fi_wait_obj wait_obj, int signal_fd,
+		       pthread_mutex_t *mutex, pthread_cond_t *cond);
+
 /* ---- small helpers --------------------------------------------------------- */
 
 static inline void gsnfi_lock(struct gsnfi_domain *d) { pthread_mutex_lock(&d->lock); }
